@@ -1,0 +1,13 @@
+import type { RequestHandler } from 'express';
+import type { Metrics } from '../lib/metrics.js';
+import { routeTemplate } from './access-log.js';
+
+export function httpMetrics(metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const end = metrics.httpDuration.startTimer();
+    res.on('finish', () => {
+      end({ method: req.method, route: routeTemplate(req), status_code: String(res.statusCode) });
+    });
+    next();
+  };
+}

@@ -1,0 +1,28 @@
+// One-shot migration command (`npm run db:migrate`, and the Swarm job before the API rolls): applies
+// pending SQL migrations as the `migrator` role. Safe to run twice or from two places at once.
+import { ConfigError, loadMigrationConfig } from './config.js';
+import { runMigrations } from './lib/migrations.js';
+
+async function main() {
+  let config;
+  try {
+    config = loadMigrationConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`${error.message}\nSet MIGRATION_DATABASE_URL (or _FILE) to the migrator role's URL.`);
+    process.exit(1);
+  }
+  try {
+    const applied = await runMigrations({ databaseUrl: config.databaseUrl });
+    console.log(
+      applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'database is up to date',
+    );
+  } catch (error) {
+    console.error(
+      `migration failed: ${(error as Error).message}\nNothing was changed (one transaction); fix and run again.`,
+    );
+    process.exit(1);
+  }
+}
+
+await main();

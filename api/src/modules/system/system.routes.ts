@@ -1,0 +1,117 @@
+// Operational endpoints: identity, liveness, readiness, metrics, and the API's own documentation.
+import { OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import type { Router } from 'express';
+import swaggerUi from 'swagger-ui-express';
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import type { Database } from '../../lib/db.js';
+import { AppError } from '../../lib/errors.js';
+import type { Lifecycle } from '../../lib/lifecycle.js';
+import type { Metrics } from '../../lib/metrics.js';
+import { defineRoute, type RouteContext } from '../../lib/routes.js';
+
+const IndexSchema = z
+  .object({
+    name: z.string(),
+    version: z.string(),
+    gitSha: z.string(),
+    links: z.record(z.string(), z.string()),
+  })
+  .openapi('Index');
+const StatusSchema = z.object({ status: z.string() }).openapi('Status');
+
+interface SystemDeps {
+  config: Config;
+  db: Database;
+  lifecycle: Lifecycle;
+  metrics: Metrics;
+}
+
+export function systemRoutes(context: RouteContext, deps: SystemDeps) {
+  const { config, db, lifecycle, metrics } = deps;
+  defineRoute(
+    context,
+    {
+      method: 'get',
+      path: '/',
+      summary: 'What this API is and where to go next',
+      tags: ['system'],
+      access: 'public',
+      responses: { 200: { description: 'name, version and links', schema: IndexSchema } },
+    },
+    (_input, _req, res) => {
+      res.json({
+        name: config.app.name,
+        version: config.app.version,
+        gitSha: config.app.gitSha,
+        links: {
+          docs: '/docs',
+          openapi: '/openapi.json',
+          login: '/v1/auth/login',
+          users: '/v1/users',
+          items: '/v1/items',
+          health: '/healthz',
+          ready: '/readyz',
+          metrics: '/metrics',
+        },
+      });
+    },
+  );
+  defineRoute(
+    context,
+    {
+      method: 'get',
+      path: '/healthz',
+      summary: 'Liveness: the process answers (no database check)',
+      tags: ['system'],
+      access: 'public',
+      responses: { 200: { description: 'alive', schema: StatusSchema } },
+    },
+    (_input, _req, res) => {
+      res.json({ status: 'ok' });
+    },
+  );
+  defineRoute(
+    context,
+    {
+      method: 'get',
+      path: '/readyz',
+      summary: 'Readiness: the database answers and the process is not shutting down',
+      tags: ['system'],
+      access: 'public',
+      responses: { 200: { description: 'ready', schema: StatusSchema } },
+      errors: [503],
+    },
+    async (_input, _req, res) => {
+      if (!lifecycle.ready) throw new AppError('shutting-down', 'this instance is shutting down', 503);
+      try {
+        await db.ping();
+      } catch (error) {
+        throw new AppError('database-unavailable', 'the database does not answer', 503, { cause: error });
+      }
+      res.json({ status: 'ready' });
+    },
+  );
+  context.router.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+}
+
+/** Serves the OpenAPI document built from every registered route, and Swagger UI over it. */
+export function docsRoutes(router: Router, context: RouteContext, config: Config) {
+  let document: unknown;
+  const build = () =>
+    (document ??= new OpenApiGeneratorV31(context.registry.definitions).generateDocument({
+      openapi: '3.1.0',
+      info: {
+        title: 'swarmlab API',
+        version: config.app.version,
+        description: 'Users, items, bulk import and export. Errors are RFC 9457 problem+json.',
+      },
+      servers: [{ url: '/' }],
+    }));
+  router.get('/openapi.json', (_req, res) => {
+    res.json(build());
+  });
+  router.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } }));
+}

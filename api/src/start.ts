@@ -1,0 +1,51 @@
+// Starts the API on a config: database, first admin, app, listen; returns the handles to stop it.
+// Used by server.ts (the process) and by the tests (port 0).
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app.js';
+import type { Config } from './config.js';
+import { Database } from './lib/db.js';
+import { Lifecycle } from './lib/lifecycle.js';
+import type { Logger } from './lib/logger.js';
+import { createMetrics } from './lib/metrics.js';
+import { hashPassword } from './lib/passwords.js';
+import { createShutdown } from './lib/shutdown.js';
+import { UsersRepository } from './modules/users/users.repository.js';
+
+export async function startServer(config: Config, logger: Logger) {
+  const metrics = createMetrics(config.app);
+  const db = new Database(config.db, metrics, logger);
+  const lifecycle = new Lifecycle();
+  await db.start();
+  await ensureFirstAdmin(config, db, logger);
+
+  const app = createApp({ config, logger, metrics, db, lifecycle });
+  const server = app.listen(config.http.port, config.http.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  // Longer than Traefik's idle timeout, so the proxy closes idle connections first.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  const shutdown = createShutdown({
+    server,
+    db,
+    lifecycle,
+    logger,
+    delayMs: config.http.shutdownDelayMs,
+    timeoutMs: config.http.shutdownTimeoutMs,
+  });
+  const { port } = server.address() as AddressInfo;
+  logger.info('listening', { port, version: config.app.version, gitSha: config.app.gitSha });
+  return { server, port, shutdown, db, metrics, lifecycle };
+}
+
+async function ensureFirstAdmin(config: Config, db: Database, logger: Logger) {
+  if (!config.admin) return;
+  const created = await new UsersRepository(db).ensureAdmin({
+    email: config.admin.email,
+    name: 'Administrator',
+    passwordHash: await hashPassword(config.admin.password),
+  });
+  logger.info(created ? 'first admin created' : 'first admin exists', { email: config.admin.email });
+}

@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SignJWT } from 'jose';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { createUser, signedInUser, tokenFor } from './factories/users.js';
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp({ env: { LOGIN_MAX_FAILURES: '3', LOGIN_BLOCK_SECONDS: '60' } });
+});
+afterAll(() => app?.close());
+
+describe('POST /v1/auth/login', () => {
+  it('when the credentials are right, then 200 with a bearer token and the user, no hash', async () => {
+    const user = await createUser(app.prisma);
+    const response = await app.http().post('/v1/auth/login').send({ email: user.email, password: user.password });
+    expect(response.status).toBe(200);
+    expect(response.headers['cache-control']).toBe('no-store');
+    expect(response.body).toMatchObject({
+      tokenType: 'Bearer',
+      expiresIn: 900,
+      user: { id: user.id, email: user.email },
+    });
+    expect(response.body.accessToken).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(JSON.stringify(response.body)).not.toContain('passwordHash');
+  });
+
+  it('when the email differs only by case, then it still logs in', async () => {
+    const user = await createUser(app.prisma);
+    const response = await app
+      .http()
+      .post('/v1/auth/login')
+      .send({ email: user.email.toUpperCase(), password: user.password });
+    expect(response.status).toBe(200);
+  });
+
+  it('when the password is wrong, the email unknown or the account inactive, then the same 401', async () => {
+    const user = await createUser(app.prisma);
+    const inactive = await createUser(app.prisma, { active: false });
+    const answers = await Promise.all([
+      app.http().post('/v1/auth/login').send({ email: user.email, password: 'wrong-password-123' }),
+      app.http().post('/v1/auth/login').send({ email: 'nobody@example.com', password: 'whatever-123456' }),
+      app.http().post('/v1/auth/login').send({ email: inactive.email, password: inactive.password }),
+    ]);
+    for (const response of answers) {
+      expect(response.status).toBe(401);
+      expect(response.headers['content-type']).toContain('application/problem+json');
+      expect(response.body).toMatchObject({
+        status: 401,
+        code: 'invalid-credentials',
+        detail: 'email or password is incorrect',
+      });
+    }
+    expect(await app.metrics()).toMatch(/auth_login_failures_total\{reason="bad_credentials"\} [2-9]/);
+  });
+
+  it('when an account keeps failing from one address, then 429 with Retry-After, even for the right password', async () => {
+    const user = await createUser(app.prisma);
+    for (let i = 0; i < 3; i++) {
+      const response = await app
+        .http()
+        .post('/v1/auth/login')
+        .send({ email: user.email, password: `bad-password-${i}` });
+      expect(response.status).toBe(401);
+    }
+    const blocked = await app.http().post('/v1/auth/login').send({ email: user.email, password: user.password });
+    expect(blocked.status).toBe(429);
+    expect(blocked.body.code).toBe('too-many-login-attempts');
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    // Another address is not blocked for this account.
+    const elsewhere = await app
+      .http()
+      .post('/v1/auth/login')
+      .set('X-Forwarded-For', '203.0.113.9')
+      .send({ email: user.email, password: user.password });
+    expect(elsewhere.status).toBe(200);
+  });
+
+  it('when the body is malformed, has unknown fields or is not JSON, then 400/415 and no 5xx', async () => {
+    const malformed = await app.http().post('/v1/auth/login').set('Content-Type', 'application/json').send('{"email":');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.code).toBe('malformed-json');
+    const extra = await app.http().post('/v1/auth/login').send({ email: 'a@example.com', password: 'x', admin: true });
+    expect(extra.status).toBe(400);
+    expect(extra.body.code).toBe('validation-failed');
+    const form = await app.http().post('/v1/auth/login').type('form').send('email=a@example.com&password=x');
+    expect(form.status).toBe(415);
+  });
+
+  it('never writes the password or the token to the logs', async () => {
+    const user = await createUser(app.prisma);
+    const token = await tokenFor(app, user);
+    await app.http().get('/v1/auth/me').set('Authorization', `Bearer ${token}`);
+    await app.http().post('/v1/auth/login').send({ email: user.email, password: 'a-wrong-password' });
+    const logs = app.rawLogs();
+    expect(logs).not.toContain(user.password);
+    expect(logs).not.toContain(token);
+    expect(logs).not.toContain('a-wrong-password');
+  });
+});
+
+describe('GET /v1/auth/me', () => {
+  it('when the token is valid, then the caller', async () => {
+    const { user, auth } = await signedInUser(app);
+    const response = await app.http().get('/v1/auth/me').set(auth);
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({ id: user.id, email: user.email, role: 'user', active: true });
+  });
+
+  it('when there is no token, then 401 with WWW-Authenticate', async () => {
+    const response = await app.http().get('/v1/auth/me');
+    expect(response.status).toBe(401);
+    expect(response.headers['www-authenticate']).toBe('Bearer');
+    expect(response.body.code).toBe('unauthenticated');
+  });
+
+  it('when the token is forged, expired, alg:none or for a deactivated user, then 401', async () => {
+    const { user, token } = await signedInUser(app);
+    const [header, payload] = token.split('.');
+    const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${payload}.`;
+    const forged = await new SignJWT({ role: 'admin' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(String(user.id))
+      .setIssuer('swarmlab')
+      .setAudience('swarmlab-api')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode('x'.repeat(32)));
+    const tampered = `${header}.${Buffer.from(JSON.stringify({ sub: String(user.id), role: 'admin' })).toString('base64url')}.${token.split('.')[2]}`;
+    const expired = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(String(user.id))
+      .setIssuer('swarmlab')
+      .setAudience('swarmlab-api')
+      .setIssuedAt(Math.floor(Date.now() / 1000) - 3600)
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 1800)
+      .sign(new TextEncoder().encode(app.config.auth.jwtSecret));
+    for (const bad of [none, forged, tampered, expired, 'not-a-token', 'a.b.c']) {
+      const response = await app.http().get('/v1/auth/me').set('Authorization', `Bearer ${bad}`);
+      expect(response.status, bad).toBe(401);
+    }
+    const basic = await app.http().get('/v1/auth/me').set('Authorization', 'Basic dXNlcjpwYXNz');
+    expect(basic.status).toBe(401);
+
+    await app.prisma.user.update({ where: { id: user.id }, data: { active: false } });
+    const afterDeactivation = await app.http().get('/v1/auth/me').set('Authorization', `Bearer ${token}`);
+    expect(afterDeactivation.status).toBe(401);
+  });
+});

@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['api/test/**/*.test.ts', 'scripts/test/**/*.test.ts'],
+    globalSetup: ['api/test/helpers/global-setup.ts'],
+    // One throwaway PostgreSQL per run is shared by all files; each file works in its own database.
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    reporters: ['default', 'junit'],
+    outputFile: { junit: 'reports/junit.xml' },
+  },
+});
