@@ -82,8 +82,10 @@ export function loadConfig(env: Env = process.env) {
   const cleaned = Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== ''));
   const parsed = schema.safeParse(cleaned);
   if (!parsed.success) {
+    const reported = problems.join('\n');
     for (const issue of parsed.error.issues) {
       const name = String(issue.path[0]);
+      if (reported.includes(`${name}_FILE`)) continue; // already explained (unreadable or doubly set)
       const secret = name === 'JWT_SECRET' || name === 'ADMIN_PASSWORD';
       const fileNote = secret && issue.code === 'invalid_type' ? ` (set ${name}_FILE to a file holding it)` : '';
       problems.push(`${name}: ${issue.code === 'invalid_type' ? 'required' : issue.message}${fileNote}`);

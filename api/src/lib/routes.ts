@@ -151,7 +151,14 @@ export function defineRoute<P extends ZodType = ZodType, Q extends ZodType = Zod
       res,
     );
   };
+  const template = `${context.prefix}${spec.path}` || '/';
+  const recordRoute: RequestHandler = (_req, res, next) => {
+    res.locals.route = template;
+    next();
+  };
   const chain: RequestHandler[] =
-    spec.access === 'public' ? [validate] : [context.authenticate, authorize(spec.access), validate];
+    spec.access === 'public'
+      ? [recordRoute, validate]
+      : [recordRoute, context.authenticate, authorize(spec.access), validate];
   context.router[spec.method](spec.path, ...chain);
 }

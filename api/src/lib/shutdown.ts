@@ -29,8 +29,12 @@ export function createShutdown(deps: ShutdownDeps) {
       forced.unref();
       if (deps.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, deps.delayMs));
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Keep-alive connections with no request in flight would hold close() open.
+        // Keep-alive connections hold close() open: close each one as soon as its last request is answered.
+        const reaper = setInterval(() => server.closeIdleConnections(), 50);
+        server.close(() => {
+          clearInterval(reaper);
+          resolve();
+        });
         server.closeIdleConnections();
       });
       await db.close();

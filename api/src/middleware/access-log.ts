@@ -1,12 +1,13 @@
 // One access-log line per request, at a level chosen by status: 5xx error, 4xx warn, else http.
-import type { Request, RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import type { Logger } from '../lib/logger.js';
 
-/** The route template (`/v1/users/:id`), never the raw path; unmatched requests share one label. */
-export function routeTemplate(req: Request): string {
-  const route = req.route as { path?: unknown } | undefined;
-  if (route && typeof route.path === 'string') return `${req.baseUrl}${route.path}`;
-  return 'unmatched';
+/**
+ * The route template (`/v1/users/:id`), never the raw path; unmatched requests share one label. Recorded
+ * by the route itself when it matches (see lib/routes.ts): req.baseUrl is already reset when the response ends.
+ */
+export function routeTemplate(res: Response): string {
+  return res.locals.route ?? 'unmatched';
 }
 
 export function accessLog(logger: Logger): RequestHandler {
@@ -18,7 +19,7 @@ export function accessLog(logger: Logger): RequestHandler {
       logger.log(level, 'request', {
         requestId: res.locals.requestId,
         method: req.method,
-        route: routeTemplate(req),
+        route: routeTemplate(res),
         path: req.path,
         status,
         durationMs: Number(process.hrtime.bigint() - started) / 1e6,

@@ -6,7 +6,7 @@ export function httpMetrics(metrics: Metrics): RequestHandler {
   return (req, res, next) => {
     const end = metrics.httpDuration.startTimer();
     res.on('finish', () => {
-      end({ method: req.method, route: routeTemplate(req), status_code: String(res.statusCode) });
+      end({ method: req.method, route: routeTemplate(res), status_code: String(res.statusCode) });
     });
     next();
   };

@@ -93,6 +93,7 @@ export function systemRoutes(context: RouteContext, deps: SystemDeps) {
     },
   );
   context.router.get('/metrics', async (_req, res) => {
+    res.locals.route = '/metrics';
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 }
@@ -111,7 +112,16 @@ export function docsRoutes(router: Router, context: RouteContext, config: Config
       servers: [{ url: '/' }],
     }));
   router.get('/openapi.json', (_req, res) => {
+    res.locals.route = '/openapi.json';
     res.json(build());
   });
-  router.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } }));
+  router.use(
+    '/docs',
+    (_req, res, next) => {
+      res.locals.route = '/docs';
+      next();
+    },
+    swaggerUi.serve,
+    swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } }),
+  );
 }

@@ -1,0 +1,111 @@
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runMigrations } from '../src/lib/migrations.js';
+import { createTestDatabase, type TestDatabase } from './helpers/cluster.js';
+import { compareShapes, shapeFromDatabase, shapeFromPrisma } from './helpers/schema-drift.js';
+
+const databases: TestDatabase[] = [];
+afterAll(async () => {
+  await Promise.all(databases.map((database) => database.drop()));
+});
+
+async function emptyDatabase() {
+  const database = await createTestDatabase({ migrated: false });
+  databases.push(database);
+  return database;
+}
+
+async function sql(url: string, statement: string) {
+  const client = new pg.Client(url);
+  await client.connect();
+  try {
+    return await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+describe('migrations', () => {
+  it('when applied to an empty database, then it matches schema.prisma exactly', async () => {
+    const database = await emptyDatabase();
+    const applied = await runMigrations({ databaseUrl: database.urls.migrator });
+    expect(applied.length).toBeGreaterThan(0);
+    expect(compareShapes(await shapeFromPrisma(), await shapeFromDatabase(database.urls.superuser))).toEqual([]);
+  });
+
+  it('when two runners start at once and a third follows, then each migration is applied exactly once', async () => {
+    const database = await emptyDatabase();
+    const [first, second] = await Promise.all([
+      runMigrations({ databaseUrl: database.urls.migrator }),
+      runMigrations({ databaseUrl: database.urls.migrator }),
+    ]);
+    expect([...first, ...second].sort()).toEqual([...(first.length ? first : second)].sort());
+    expect(await runMigrations({ databaseUrl: database.urls.migrator })).toEqual([]);
+    const history = await sql(database.urls.superuser, 'SELECT name FROM migrations.pgmigrations');
+    expect(history.rowCount).toBe(first.length + second.length);
+  });
+
+  it('when the database drifts from schema.prisma, then every difference is reported', async () => {
+    const database = await emptyDatabase();
+    await runMigrations({ databaseUrl: database.urls.migrator });
+    await sql(
+      database.urls.superuser,
+      `ALTER TABLE app.users ALTER COLUMN name DROP NOT NULL;
+       ALTER TABLE app.users ALTER COLUMN active SET DEFAULT false;
+       ALTER TABLE app.items ALTER COLUMN title TYPE varchar(300);
+       DROP INDEX app.users_email_key;
+       ALTER TABLE app.items ADD COLUMN extra integer;
+       ALTER TYPE app.user_role ADD VALUE 'auditor';
+       CREATE TABLE app.stray (id integer)`,
+    );
+    const problems = compareShapes(await shapeFromPrisma(), await shapeFromDatabase(database.urls.superuser));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'column users.name: notNull is false in the database, true in schema.prisma',
+        'column users.active: default is false in the database, true in schema.prisma',
+        'column items.title: type is character varying(300) in the database, character varying(200) in schema.prisma',
+        'index users(email): missing from the database',
+        'column items.extra: not in schema.prisma',
+        'enum user_role: [admin,user,auditor] in the database, [admin,user] in schema.prisma',
+        'table stray: not in schema.prisma',
+      ]),
+    );
+    expect(problems).toHaveLength(7);
+  });
+});
+
+describe('roles', () => {
+  const failsWith = async (url: string, statement: string) => {
+    const error = await sql(url, statement).then(
+      () => undefined,
+      (e: { code?: string }) => e,
+    );
+    return error?.code;
+  };
+
+  it('when the API role tries DDL or reads outside its schema, then it is refused; DML works', async () => {
+    const database = await createTestDatabase();
+    databases.push(database);
+    const { app } = database.urls;
+    expect(await failsWith(app, 'CREATE TABLE app.evil (id int)')).toBe('42501');
+    expect(await failsWith(app, 'CREATE TABLE public.evil (id int)')).toBe('42501');
+    expect(await failsWith(app, 'ALTER TABLE app.users ADD COLUMN evil int')).toBe('42501');
+    expect(await failsWith(app, 'DROP TABLE app.items')).toBe('42501');
+    expect(await failsWith(app, 'SELECT * FROM migrations.pgmigrations')).toBe('42501');
+    expect(await failsWith(app, 'CREATE SCHEMA evil')).toBe('42501');
+    await sql(app, "INSERT INTO users (email, name) VALUES ('dml@example.com', 'DML')");
+    const rows = await sql(app, "UPDATE users SET name = 'ok' WHERE email = 'dml@example.com' RETURNING id");
+    expect(rows.rowCount).toBe(1);
+    await sql(app, "DELETE FROM users WHERE email = 'dml@example.com'");
+  });
+
+  it('when the readonly role writes, then it is refused; it can read', async () => {
+    const database = await createTestDatabase();
+    databases.push(database);
+    const { readonly } = database.urls;
+    expect((await sql(readonly, 'SELECT count(*) FROM users')).rowCount).toBe(1);
+    expect(await failsWith(readonly, "INSERT INTO users (email, name) VALUES ('ro@example.com', 'RO')")).toMatch(
+      /^(25006|42501)$/,
+    );
+  });
+});
