@@ -27,7 +27,11 @@ export const email = z
 
 export const password = z.string().min(12, 'must be at least 12 characters').max(256);
 
-export const id = z.coerce.number().int().min(1).max(2_147_483_647);
+/** A positive int4 id, as a JSON number or as a path/query string of digits (no `0x10`, `1e3`, `1.5`). */
+export const id = z.preprocess(
+  (value) => (typeof value === 'string' && /^\d{1,10}$/.test(value) ? Number(value) : value),
+  z.number().int().min(1).max(2_147_483_647),
+);
 export const IdParams = z.object({ id });
 
 export const limit = z.coerce.number().int().min(1).max(100).default(20);

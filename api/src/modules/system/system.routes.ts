@@ -1,6 +1,6 @@
 // Operational endpoints: identity, liveness, readiness, metrics, and the API's own documentation.
 import { OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import type { Router } from 'express';
+import type { RequestHandler, Router } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
@@ -115,12 +115,13 @@ export function docsRoutes(router: Router, context: RouteContext, config: Config
     res.locals.route = '/openapi.json';
     res.json(build());
   });
+  const recordRoute: RequestHandler = (_req, res, next) => {
+    res.locals.route = '/docs';
+    next();
+  };
   router.use(
     '/docs',
-    (_req, res, next) => {
-      res.locals.route = '/docs';
-      next();
-    },
+    recordRoute,
     swaggerUi.serve,
     swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } }),
   );
