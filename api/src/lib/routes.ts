@@ -102,6 +102,8 @@ function documentRoute(context: RouteContext, spec: RouteSpec<ZodType, ZodType, 
     path: toOpenApiPath(`${context.prefix}${spec.path}`),
     summary: spec.summary,
     tags: spec.tags,
+    // Who may call it (public, user, admin); tests use it to check every route's access rules.
+    'x-access': spec.access,
     ...(spec.access === 'public' ? {} : { security: [{ [SECURITY_SCHEME]: [] }] }),
     request,
     responses,
