@@ -44,9 +44,12 @@ export function createApp(deps: AppDeps) {
 
   const app = express();
   app.disable('x-powered-by');
+  // Answers are per-user and change with every write: a SHA-1 of each body buys clients nothing here.
+  app.set('etag', false);
   app.set('trust proxy', config.http.trustProxyHops);
   app.set('query parser', 'simple');
 
+  app.use(deps.lifecycle.trackRequests());
   app.use(requestId());
   app.use(httpMetrics(metrics));
   app.use(accessLog(logger));

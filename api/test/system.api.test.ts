@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { signedInUser } from './factories/users.js';
@@ -86,6 +87,26 @@ describe('request ids and logs', () => {
       level: 'warn',
       status: 401,
     });
+  });
+
+  it('when the client goes away before the answer, then the request is logged and counted as 499', async () => {
+    const socket = net.connect(Number(new URL(app.baseUrl).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    // A login (an argon2 check takes milliseconds): the client hangs up as soon as it has sent it.
+    const body = '{"email":"gone@example.com","password":"some-password-123"}';
+    socket.write(
+      'POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nX-Request-Id: req-gone\r\n' +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    socket.destroy();
+    let line: Record<string, unknown> | undefined;
+    for (let i = 0; i < 50 && !line; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      line = app.logs.find((l) => l.requestId === 'req-gone' && l.message === 'request');
+    }
+    expect(line).toMatchObject({ status: 499, route: '/v1/auth/login', level: 'warn' });
+    expect(await app.metrics()).toContain('route="/v1/auth/login",status_code="499"');
   });
 });
 

@@ -21,7 +21,6 @@ export function createShutdown(deps: ShutdownDeps) {
     done ??= (async () => {
       logger.info('shutdown started', { signal, timeoutMs: deps.timeoutMs });
       lifecycle.ready = false;
-      lifecycle.shuttingDown = true;
       const forced = setTimeout(() => {
         logger.error('shutdown timed out; exiting with requests still open', { timeoutMs: deps.timeoutMs });
         process.exit(1);
@@ -29,8 +28,12 @@ export function createShutdown(deps: ShutdownDeps) {
       forced.unref();
       if (deps.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, deps.delayMs));
       await new Promise<void>((resolve) => {
-        // Keep-alive connections hold close() open: close each one as soon as its last request is answered.
-        const reaper = setInterval(() => server.closeIdleConnections(), 50);
+        // Keep-alive connections hold close() open: close each one as soon as its last request is answered,
+        // and every connection once no request is left (a client may hold one open with an unfinished body).
+        const reaper = setInterval(() => {
+          if (lifecycle.inFlight === 0) server.closeAllConnections();
+          else server.closeIdleConnections();
+        }, 50);
         server.close(() => {
           clearInterval(reaper);
           resolve();

@@ -1,4 +1,5 @@
-// One access-log line per request, at a level chosen by status: 5xx error, 4xx warn, else http.
+// One access-log line per request, at a level chosen by status: 5xx error, 4xx warn, else http. A request
+// whose client went away before the answer was complete is logged as status 499 (nginx's "client closed").
 import type { RequestHandler, Response } from 'express';
 import type { Logger } from '../lib/logger.js';
 
@@ -10,12 +11,20 @@ export function routeTemplate(res: Response): string {
   return res.locals.route ?? 'unmatched';
 }
 
+export const CLIENT_CLOSED = 499;
+
+/** The status to record once the response has closed. */
+export function finalStatus(res: Response): number {
+  return res.writableFinished ? res.statusCode : CLIENT_CLOSED;
+}
+
 export function accessLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      const status = res.statusCode;
+    res.on('close', () => {
+      const status = finalStatus(res);
       const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'http';
+      if (!logger.isLevelEnabled(level)) return;
       logger.log(level, 'request', {
         requestId: res.locals.requestId,
         method: req.method,
