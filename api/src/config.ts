@@ -47,7 +47,7 @@ const schema = z.object({
   NODE_ENV: z.enum(['production', 'development', 'test']).default('production'),
   HOST: z.string().default('0.0.0.0'),
   PORT: int(0, 65535).default(3000),
-  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug']).default('info'),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug']).default('http'),
   TRUST_PROXY_HOPS: int(0, 10).default(1),
   BODY_LIMIT: bytes.default(100 * 1024),
   IMPORT_MAX_BYTES: bytes.default(50 * 1024 * 1024),
