@@ -1,5 +1,6 @@
 // One-shot migration command (`npm run db:migrate`, and the Swarm job before the API rolls): applies
-// pending SQL migrations as the `migrator` role. Safe to run twice or from two places at once.
+// pending SQL migrations as the `migrator` role, once db-rw reaches a writable leader (it waits up to
+// MIGRATION_WAIT_SECONDS). Safe to run twice or from two places at once.
 import { ConfigError, loadMigrationConfig } from './config.js';
 import { runMigrations } from './lib/migrations.js';
 
@@ -13,7 +14,11 @@ async function main() {
     process.exit(1);
   }
   try {
-    const applied = await runMigrations({ databaseUrl: config.databaseUrl });
+    const applied = await runMigrations({
+      databaseUrl: config.databaseUrl,
+      waitMs: config.waitSeconds * 1000,
+      log: (message) => console.log(message),
+    });
     console.log(
       applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'database is up to date',
     );

@@ -1,7 +1,12 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runMigrations } from '../src/lib/migrations.js';
-import { createTestDatabase, type TestDatabase } from './helpers/cluster.js';
+import { freePort, startCluster } from '../../scripts/lib/pg-cluster.js';
+import { createTestDatabase, ROLES_SQL, type TestDatabase } from './helpers/cluster.js';
 import { compareShapes, shapeFromDatabase, shapeFromPrisma } from './helpers/schema-drift.js';
 
 const databases: TestDatabase[] = [];
@@ -71,6 +76,53 @@ describe('migrations', () => {
       ]),
     );
     expect(problems).toHaveLength(7);
+  });
+});
+
+describe('the migration command', () => {
+  it('when the database is not up yet, then it waits for a writable primary and applies the migrations', async () => {
+    const cluster = await startCluster();
+    try {
+      const admin = new pg.Client(cluster.url('postgres'));
+      await admin.connect();
+      await admin.query('CREATE DATABASE lab');
+      await admin.end();
+      const passwords = { migrator_password: 'm-pw-1234', app_password: 'a-pw-1234', readonly_password: 'r-pw-1234' };
+      await cluster.psqlFile('lab', ROLES_SQL, passwords);
+      await cluster.stop();
+
+      const messages: string[] = [];
+      const migrating = runMigrations({
+        databaseUrl: cluster.url('lab', 'migrator', passwords.migrator_password),
+        waitMs: 30_000,
+        log: (message) => messages.push(message),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await cluster.start();
+      expect((await migrating).length).toBeGreaterThan(0);
+      expect(messages[0]).toMatch(/^waiting for a writable primary/);
+    } finally {
+      await cluster.destroy();
+    }
+  });
+
+  it('when no writable primary comes, then it fails after the wait with the reason, having changed nothing', async () => {
+    const port = await freePort();
+    await expect(
+      runMigrations({ databaseUrl: `postgresql://migrator:x@127.0.0.1:${port}/lab`, waitMs: 1_500 }),
+    ).rejects.toThrow(/no writable primary after 2 s: .*ECONNREFUSED/);
+  });
+
+  it('when run from the command line twice, then the second run says the database is up to date', async () => {
+    const database = await emptyDatabase();
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+    const run = () =>
+      promisify(execFile)(path.join(root, 'node_modules/.bin/tsx'), ['api/src/migrate.ts'], {
+        cwd: root,
+        env: { PATH: process.env.PATH, MIGRATION_DATABASE_URL: database.urls.migrator },
+      });
+    expect((await run()).stdout).toMatch(/applied 1 migration\(s\): 1763769600000_users-and-items/);
+    expect((await run()).stdout).toContain('database is up to date');
   });
 });
 
