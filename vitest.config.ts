@@ -2,7 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['api/test/**/*.test.ts', 'scripts/test/**/*.test.ts'],
+    include: [
+      'api/test/**/*.test.ts',
+      'scripts/test/**/*.test.ts',
+      'postgres/test/**/*.test.ts',
+      'traefik/test/**/*.test.ts',
+    ],
     globalSetup: ['api/test/helpers/global-setup.ts'],
     // One throwaway PostgreSQL per run is shared by all files; each file works in its own database.
     pool: 'forks',

@@ -1,0 +1,200 @@
+// The lab's TLS: a CA made once (10 years), and a server certificate for *.lab.localhost (+ $LAB_DOMAIN) signed
+// by it (397 days), reissued when it is missing, nears its end, or no longer carries the wanted names.
+// Keys are EC P-256, made by Node and written mode 600; certificates are signed by the openssl CLI (Debian, macOS).
+import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import path from 'node:path';
+import { $, which } from 'zx';
+import { StopError } from './cli.js';
+import { readIfExists, type Staging } from './private-files.js';
+
+export const BASE_DOMAIN = 'lab.localhost';
+export const CA_VALID_DAYS = 3650;
+export const SERVER_VALID_DAYS = 397;
+export const RENEW_BEFORE_DAYS = 30;
+const DAY_MS = 86_400_000;
+
+export interface TlsFiles {
+  caKey: string;
+  caCert: string;
+  serverKey: string;
+  serverCert: string;
+}
+
+const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+const DOMAIN = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})+$`);
+
+/** LAB_DOMAIN, lower-cased and checked; undefined when unset or empty. */
+export function parseLabDomain(raw: string | undefined): string | undefined {
+  const domain = raw?.trim().toLowerCase().replace(/\.$/, '');
+  if (!domain) return undefined;
+  if (!DOMAIN.test(domain)) {
+    throw new StopError(`LAB_DOMAIN "${raw}" is not a domain name like example.com: fix it or unset it.`);
+  }
+  return domain;
+}
+
+/** The names the server certificate must cover, in a stable order. */
+export function serverNames(labDomain?: string): string[] {
+  const domains = [...new Set([BASE_DOMAIN, ...(labDomain ? [labDomain] : [])])];
+  return domains.flatMap((domain) => [`*.${domain}`, domain]);
+}
+
+/** The DNS names in a certificate's subjectAltName. */
+export function certificateNames(cert: X509Certificate): string[] {
+  return (cert.subjectAltName ?? '')
+    .split(', ')
+    .filter((entry) => entry.startsWith('DNS:'))
+    .map((entry) => entry.slice(4));
+}
+
+function parseCert(pem: string): X509Certificate | undefined {
+  try {
+    return new X509Certificate(pem);
+  } catch {
+    return undefined;
+  }
+}
+
+function keyMatches(cert: X509Certificate, keyPem: string): boolean {
+  try {
+    return cert.checkPrivateKey(createPrivateKey(keyPem));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * 'missing' when neither CA file exists; 'ok' when both are there, readable and belong together. Anything
+ * else stops: replacing a CA that people may already trust is never done silently.
+ */
+export async function inspectCa(files: TlsFiles): Promise<'missing' | 'ok'> {
+  const [keyPem, certPem] = await Promise.all([readIfExists(files.caKey), readIfExists(files.caCert)]);
+  if (keyPem === undefined && certPem === undefined) return 'missing';
+  const cert = certPem === undefined ? undefined : parseCert(certPem);
+  const problem =
+    keyPem === undefined || certPem === undefined
+      ? `${path.basename(keyPem === undefined ? files.caKey : files.caCert)} is missing`
+      : !cert
+        ? 'ca.crt is not a certificate'
+        : !cert.ca
+          ? 'ca.crt is not a CA certificate'
+          : !keyMatches(cert, keyPem)
+            ? 'ca.key does not belong to ca.crt'
+            : undefined;
+  if (problem) {
+    const dir = path.dirname(files.caCert);
+    throw new StopError(
+      `The lab CA in ${dir} is broken (${problem}): restore it, or delete ${dir} to make a new CA (and trust it again).`,
+    );
+  }
+  return 'ok';
+}
+
+/** Why the server certificate must be issued again, or undefined when it is fine as it is. */
+export async function serverCertProblem(files: TlsFiles, names: string[], now: Date): Promise<string | undefined> {
+  const [keyPem, certPem, caPem] = await Promise.all(
+    [files.serverKey, files.serverCert, files.caCert].map((file) => readIfExists(file)),
+  );
+  if (keyPem === undefined || certPem === undefined) return 'missing';
+  const cert = parseCert(certPem);
+  const ca = caPem === undefined ? undefined : parseCert(caPem);
+  if (!cert) return 'not a certificate';
+  if (!ca || !cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return 'not signed by the lab CA';
+  if (!keyMatches(cert, keyPem)) return 'key does not match';
+  const validTo = new Date(cert.validTo);
+  if (validTo.getTime() - now.getTime() < RENEW_BEFORE_DAYS * DAY_MS) {
+    return `expires ${validTo.toISOString().slice(0, 10)}`;
+  }
+  const have = certificateNames(cert).sort().join(' ');
+  if (have !== [...names].sort().join(' ')) return `names changed, had ${certificateNames(cert).join(' ')}`;
+  return undefined;
+}
+
+/** Stops with the install command when the openssl CLI is missing. */
+export async function requireOpenssl(): Promise<void> {
+  if (await which('openssl', { nothrow: true })) return;
+  throw new StopError(
+    'The openssl command is missing: install it (Debian/Ubuntu: apt-get install -y openssl) and run again.',
+  );
+}
+
+const newKeyPem = () =>
+  generateKeyPairSync('ec', {
+    namedCurve: 'P-256',
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  }).privateKey;
+
+const serial = () => `0x${randomBytes(16).toString('hex').replace(/^./, '1')}`; // positive, 128 bits
+
+async function withConfig<T>(config: string, fn: (file: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'swarmlab-openssl-'));
+  try {
+    const file = path.join(dir, 'openssl.cnf');
+    await writeFile(file, config);
+    return await fn(file);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Stages a new CA key and certificate; returns the staged paths, to sign with before they are committed. */
+export async function stageCa(staging: Staging, files: TlsFiles): Promise<{ key: string; cert: string }> {
+  const key = staging.pathFor(files.caKey);
+  await writeFile(key, newKeyPem(), { mode: 0o600, flag: 'wx' });
+  const cert = staging.pathFor(files.caCert);
+  const subject = `swarmlab lab CA ${hostname().replace(/[^A-Za-z0-9.-]/g, '')} ${new Date().toISOString().slice(0, 10)}`;
+  const config = `[req]
+distinguished_name = dn
+x509_extensions = ca_ext
+prompt = no
+[dn]
+O = swarmlab
+CN = ${subject}
+[ca_ext]
+basicConstraints = critical, CA:true, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+`;
+  await withConfig(config, async (cnf) => {
+    const args = ['-new', '-x509', '-sha256', '-days', String(CA_VALID_DAYS), '-set_serial', serial(), '-config', cnf];
+    await $({ quiet: true })`openssl req ${args} -key ${key} -out ${cert}`;
+  });
+  return { key, cert };
+}
+
+/** Stages a new server key and a certificate for `names` signed by the CA at `ca`. */
+export async function stageServerCert(
+  staging: Staging,
+  files: TlsFiles,
+  ca: { key: string; cert: string },
+  names: string[],
+): Promise<void> {
+  const key = staging.pathFor(files.serverKey);
+  await writeFile(key, newKeyPem(), { mode: 0o600, flag: 'wx' });
+  const cert = staging.pathFor(files.serverCert);
+  const config = `[req]
+distinguished_name = dn
+prompt = no
+[dn]
+O = swarmlab
+CN = ${names.find((name) => !name.startsWith('*.'))}
+[server_ext]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = ${names.map((name) => `DNS:${name}`).join(', ')}
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+`;
+  await withConfig(config, async (cnf) => {
+    const csr = path.join(path.dirname(cnf), 'server.csr');
+    await $({ quiet: true })`openssl req -new -sha256 -config ${cnf} -key ${key} -out ${csr}`;
+    const args = ['-req', '-sha256', '-days', String(SERVER_VALID_DAYS), '-set_serial', serial(), '-in', csr];
+    await $({
+      quiet: true,
+    })`openssl x509 ${args} -CA ${ca.cert} -CAkey ${ca.key} -extfile ${cnf} -extensions server_ext -out ${cert}`;
+  });
+}

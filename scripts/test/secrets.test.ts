@@ -1,0 +1,318 @@
+// `npm run secrets` and `npm run trust-ca` as the operator runs them: child processes, real openssl, a temp LAB_DIR.
+import { createHash, X509Certificate } from 'node:crypto';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { $ } from 'zx';
+import {
+  CATALOGUE,
+  dockerSecretName,
+  ensureLabSecrets,
+  labPaths,
+  readVersions,
+  SECRET_NAMES,
+  secretFile,
+  secretsFor,
+  servicesUsing,
+} from '../lib/lab-secrets.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const TSX = path.join(REPO, 'node_modules/.bin/tsx');
+const DAY_MS = 86_400_000;
+
+interface Entry {
+  sha256: string;
+  mtimeMs: number;
+  mode: number;
+}
+
+/** Every file and folder under `dir`: content hash, mtime and mode, by relative path. */
+async function snapshot(dir: string): Promise<Record<string, Entry>> {
+  const entries: Record<string, Entry> = {};
+  for (const name of await readdir(dir, { recursive: true })) {
+    const file = path.join(dir, name);
+    const info = await stat(file);
+    const sha256 = info.isDirectory()
+      ? 'dir'
+      : createHash('sha256')
+          .update(await readFile(file))
+          .digest('hex');
+    entries[name] = { sha256, mtimeMs: info.mtimeMs, mode: info.mode & 0o777 };
+  }
+  return entries;
+}
+
+const changedFiles = (before: Record<string, Entry>, after: Record<string, Entry>) =>
+  Object.keys({ ...before, ...after })
+    .filter((name) => before[name]?.sha256 !== after[name]?.sha256)
+    .sort();
+
+describe('npm run secrets', () => {
+  let root: string;
+  let lab: string;
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'swarmlab-secrets-'));
+    lab = path.join(root, 'lab');
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const run = (args: string[] = [], env: Record<string, string> = {}) => {
+    const { LAB_DOMAIN: _ignored, ...inherited } = process.env;
+    return $({ cwd: REPO, nothrow: true, quiet: true, env: { ...inherited, LAB_DIR: lab, ...env } })`${TSX} ${[
+      'scripts/secrets.ts',
+      ...args,
+    ]}`;
+  };
+  const file = (relative: string) => path.join(lab, relative);
+  const read = (relative: string) => readFile(file(relative), 'utf8');
+  const versions = async () => JSON.parse(await read('secrets/versions.json')) as Record<string, number>;
+  /** openssl's own check: signed by the lab CA, fit for a TLS server, valid for `host`. */
+  const verifyFor = (host: string) =>
+    $({
+      nothrow: true,
+      quiet: true,
+    })`openssl verify -CAfile ${file('ca/ca.crt')} -purpose sslserver -verify_hostname ${host} ${file('tls/server.crt')}`;
+
+  it('when run twice, then the second run changes no file (same bytes, same mtimes) and says so', async () => {
+    const first = await run();
+    const before = await snapshot(lab);
+
+    const second = await run();
+
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/app_password\s+created\s+secrets\/app_password/);
+    expect(second.exitCode, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/app_password\s+kept\s+secrets\/app_password/);
+    expect(second.stdout).toContain('Nothing changed');
+    expect(await snapshot(lab)).toEqual(before);
+  });
+
+  it('when it creates the lab, then every folder is mode 700 and every file 600', async () => {
+    await run();
+
+    const entries = await snapshot(lab);
+
+    for (const name of SECRET_NAMES)
+      expect(entries).toHaveProperty(path.relative(lab, secretFile(name, labPaths(lab))));
+    for (const [name, entry] of Object.entries(entries)) {
+      expect({ name, mode: entry.mode.toString(8) }).toEqual({ name, mode: entry.sha256 === 'dir' ? '700' : '600' });
+    }
+    expect((await stat(lab)).mode & 0o777).toBe(0o700);
+  });
+
+  it('when it creates the lab, then passwords are 256-bit random and the URLs and htpasswd line match them', async () => {
+    await run();
+
+    const passwords = SECRET_NAMES.filter((name) => CATALOGUE[name].kind === 'password');
+    const values = await Promise.all(passwords.map((name) => read(`secrets/${name}`)));
+    for (const value of values) expect(value).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(new Set(values).size).toBe(values.length);
+    expect((await read('secrets/jwt_secret')).length).toBeGreaterThanOrEqual(64);
+    const app = await read('secrets/app_password');
+    const migrator = await read('secrets/migrator_password');
+    expect(await read('secrets/database_url')).toBe(`postgresql://app:${app}@db-rw:5432/swarmlab`);
+    expect(await read('secrets/database_replica_url')).toBe(`postgresql://app:${app}@db-ro:5433/swarmlab`);
+    expect(await read('secrets/migration_database_url')).toBe(`postgresql://migrator:${migrator}@db-rw:5432/swarmlab`);
+    const line = (await read('secrets/ops_basic_auth')).trim();
+    const [, salt] = /^admin:\$apr1\$([^$]+)\$/.exec(line) ?? [];
+    const clear = await read('secrets/ops_basic_auth.password');
+    const rehashed = await $({ quiet: true, input: clear })`openssl passwd -apr1 -salt ${salt ?? ''} -stdin`;
+    expect(`admin:${rehashed.stdout.trim()}`).toBe(line);
+    expect(await read('secrets/README')).toMatch(/Never commit it/);
+  });
+
+  it('when it creates the lab, then the server certificate verifies against the CA for api. and grafana.lab.localhost only', async () => {
+    await run();
+
+    expect((await verifyFor('api.lab.localhost')).exitCode).toBe(0);
+    expect((await verifyFor('grafana.lab.localhost')).exitCode).toBe(0);
+    expect((await verifyFor('api.example.test')).exitCode).not.toBe(0);
+    const ca = (await $({ quiet: true })`openssl x509 -noout -text -in ${file('ca/ca.crt')}`).stdout;
+    expect(ca).toMatch(/CA:TRUE/);
+    expect(ca).toMatch(/Certificate Sign/);
+    expect(ca).toMatch(/ecdsa-with-SHA256/);
+    const server = new X509Certificate(await read('tls/server.crt'));
+    const days = (Date.parse(server.validTo) - Date.parse(server.validFrom)) / DAY_MS;
+    expect(days).toBeLessThanOrEqual(397);
+    expect(server.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']); // serverAuth
+    const caCert = new X509Certificate(await read('ca/ca.crt'));
+    expect((Date.parse(caCert.validTo) - Date.parse(caCert.validFrom)) / DAY_MS).toBeGreaterThanOrEqual(3650);
+  });
+
+  it('when LAB_DOMAIN=example.test, then the certificate also covers api.example.test', async () => {
+    const result = await run([], { LAB_DOMAIN: 'example.test' });
+
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect((await verifyFor('api.example.test')).exitCode).toBe(0);
+    expect((await verifyFor('api.lab.localhost')).exitCode).toBe(0);
+  });
+
+  it('when LAB_DOMAIN changes, then only the server certificate is issued again and the CA stays', async () => {
+    await run();
+    const before = await snapshot(lab);
+
+    const result = await run([], { LAB_DOMAIN: 'example.test' });
+
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/tls_cert\s+reissued/);
+    expect(changedFiles(before, await snapshot(lab))).toEqual([
+      'secrets/versions.json',
+      'tls/server.crt',
+      'tls/server.key',
+    ]);
+    expect(await versions()).toMatchObject({ tls_cert: 2, tls_key: 2, lab_ca_cert: 1 });
+    expect((await verifyFor('api.example.test')).exitCode).toBe(0);
+  });
+
+  it('when --rotate app_password, then only it and the URLs built from it change, each one version up', async () => {
+    await run();
+    const before = await snapshot(lab);
+    const oldPassword = await read('secrets/app_password');
+
+    const result = await run(['--rotate', 'app_password']);
+
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/app_password\s+rotated/);
+    expect(changedFiles(before, await snapshot(lab))).toEqual([
+      'secrets/app_password',
+      'secrets/database_replica_url',
+      'secrets/database_url',
+      'secrets/versions.json',
+    ]);
+    const newPassword = await read('secrets/app_password');
+    expect(newPassword).not.toBe(oldPassword);
+    expect(await read('secrets/database_url')).toBe(`postgresql://app:${newPassword}@db-rw:5432/swarmlab`);
+    const bumped = ['app_password', 'database_url', 'database_replica_url'];
+    for (const [name, version] of Object.entries(await versions())) {
+      expect({ name, version }).toEqual({ name, version: bumped.includes(name) ? 2 : 1 });
+    }
+  });
+
+  it('when --rotate names no known secret, then it exits 1 with one sentence and changes nothing', async () => {
+    await run();
+    const before = await snapshot(lab);
+
+    const result = await run(['--rotate', 'app_pasword']);
+
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.trim()).toMatch(/^There is no secret named "app_pasword" to rotate; the names are: .*\.$/);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(await snapshot(lab)).toEqual(before);
+  });
+
+  it('when --dry-run on an empty lab, then it lists what it would create and writes nothing', async () => {
+    const result = await run(['--dry-run']);
+
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/jwt_secret\s+would be created/);
+    expect(result.stdout).toMatch(/tls_cert\s+would be created/);
+    await expect(stat(lab)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('when LAB_DIR cannot be written, then it exits 1 with one sentence naming it', async () => {
+    const blocker = path.join(root, 'a-file');
+    await writeFile(blocker, '');
+
+    const result = await run([], { LAB_DIR: path.join(blocker, 'lab') });
+
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/^Cannot use .*a-file\/lab.* \(ENOTDIR\): .*LAB_DIR/m);
+    expect(result.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('when a kept file has a loose mode, then it is tightened to 600 and its value kept', async () => {
+    await run();
+    const value = await read('secrets/jwt_secret');
+    await chmod(file('secrets/jwt_secret'), 0o644);
+
+    const result = await run();
+
+    expect(result.stdout).toMatch(/tightened mode: secrets\/jwt_secret/);
+    expect((await stat(file('secrets/jwt_secret'))).mode & 0o777).toBe(0o600);
+    expect(await read('secrets/jwt_secret')).toBe(value);
+  });
+});
+
+describe('ensureLabSecrets', () => {
+  let lab: string;
+  beforeEach(async () => {
+    lab = await mkdtemp(path.join(tmpdir(), 'swarmlab-secrets-lib-'));
+  });
+  afterEach(async () => {
+    await rm(lab, { recursive: true, force: true });
+  });
+
+  it('when the server certificate expires within 30 days, then it is issued again under the same CA', async () => {
+    await ensureLabSecrets({ labDir: lab });
+    const caBefore = await readFile(path.join(lab, 'ca/ca.crt'), 'utf8');
+
+    const report = await ensureLabSecrets({ labDir: lab, now: new Date(Date.now() + 370 * DAY_MS) });
+
+    expect(report.rows.find((row) => row.name === 'tls_cert')).toMatchObject({ status: 'reissued' });
+    expect(report.rows.find((row) => row.name === 'lab_ca_cert')).toMatchObject({ status: 'kept' });
+    expect(await readFile(path.join(lab, 'ca/ca.crt'), 'utf8')).toBe(caBefore);
+  });
+
+  it('when a secret exists, then deploy gets its versioned Docker name and the services that mount it', async () => {
+    await ensureLabSecrets({ labDir: lab });
+    await ensureLabSecrets({ labDir: lab, rotate: 'jwt_secret' });
+    const paths = labPaths(lab);
+    const current = await readVersions(paths);
+
+    expect(dockerSecretName('jwt_secret', current)).toBe('swarmlab_jwt_secret_v2');
+    expect(secretsFor('traefik', paths, current).map((secret) => secret.dockerName)).toEqual([
+      'swarmlab_ops_basic_auth_v1',
+      'swarmlab_tls_cert_v1',
+      'swarmlab_tls_key_v1',
+    ]);
+    expect(secretsFor('api', paths, current).map((secret) => secret.name)).toEqual([
+      'jwt_secret',
+      'admin_password',
+      'database_url',
+      'database_replica_url',
+    ]);
+    expect(servicesUsing('app_password')).toEqual(['api', 'postgres']);
+  });
+});
+
+describe('npm run trust-ca', () => {
+  let lab: string;
+  beforeEach(async () => {
+    lab = await mkdtemp(path.join(tmpdir(), 'swarmlab-trust-'));
+  });
+  afterEach(async () => {
+    await rm(lab, { recursive: true, force: true });
+  });
+  const run = (args: string[] = []) =>
+    $({ cwd: REPO, nothrow: true, quiet: true, env: { ...process.env, LAB_DIR: lab } })`${TSX} ${[
+      'scripts/trust-ca.ts',
+      ...args,
+    ]}`;
+
+  it('when the CA exists, then it prints the Debian, macOS, Firefox and curl steps for it', async () => {
+    await ensureLabSecrets({ labDir: lab });
+    const ca = path.join(lab, 'ca/ca.crt');
+
+    const result = await run();
+
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`install -m 644 ${ca} /usr/local/share/ca-certificates/swarmlab-lab-ca.crt`);
+    expect(result.stdout).toContain('update-ca-certificates');
+    expect(result.stdout).toContain(
+      `security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${ca}`,
+    );
+    expect(result.stdout).toContain('Firefox');
+    expect(result.stdout).toContain(`curl --cacert ${ca} https://api.lab.localhost:8443/healthz`);
+  });
+
+  it('when there is no CA yet, then it exits 1 and says to run npm run secrets', async () => {
+    const result = await run();
+
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.trim()).toMatch(/^There is no lab CA at .*: run npm run secrets first\.$/);
+  });
+});

@@ -1,0 +1,101 @@
+// Traefik's configuration, validated against Traefik's published JSON Schemas, and the rules the lab
+// relies on: HTTP always redirects to HTTPS, TLS 1.2+, the Swarm provider only through the read-only
+// proxy and only for services that opt in, and every middleware the routers name exists.
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { parse } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+// Parsed YAML, walked freely by the assertions once the schema has checked its shape.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Yaml = Record<string, any>;
+
+const TRAEFIK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+async function readYaml(file: string): Promise<Yaml> {
+  return parse(await readFile(path.join(TRAEFIK, file), 'utf8')) as Yaml;
+}
+
+async function schema(file: string): Promise<ValidateFunction> {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  return ajv.compile(JSON.parse(await readFile(path.join(TRAEFIK, 'schemas', file), 'utf8')));
+}
+
+let staticConfig: Yaml;
+let dynamicFiles: Record<string, Yaml>;
+beforeAll(async () => {
+  staticConfig = await readYaml('traefik.yml');
+  const files = (await readdir(path.join(TRAEFIK, 'dynamic'))).filter((f) => f.endsWith('.yml'));
+  dynamicFiles = Object.fromEntries(await Promise.all(files.map(async (f) => [f, await readYaml(`dynamic/${f}`)])));
+});
+
+describe('traefik static configuration', () => {
+  it('is valid against the Traefik v3 schema', async () => {
+    const validate = await schema('traefik-v3.json');
+    expect(validate(staticConfig), JSON.stringify(validate.errors, null, 2)).toBe(true);
+  });
+
+  it('redirects HTTP to HTTPS and serves TLS on websecure with the security headers', () => {
+    const { web, websecure } = staticConfig.entryPoints;
+    expect(web.http.redirections.entryPoint).toMatchObject({ to: 'websecure', scheme: 'https', permanent: true });
+    expect(websecure.address).toBe(':443');
+    expect(websecure.http.tls).toBeDefined();
+    expect(websecure.http.middlewares).toContain('security-headers@file');
+  });
+
+  it('reads Swarm only through the read-only socket proxy, and only services that opt in', () => {
+    expect(staticConfig.providers.swarm.endpoint).toBe('tcp://docker-socket-proxy:2375');
+    expect(staticConfig.providers.swarm.exposedByDefault).toBe(false);
+    expect(staticConfig.providers.docker).toBeUndefined();
+  });
+
+  it('exposes Prometheus metrics and JSON access logs without credentials', () => {
+    expect(staticConfig.metrics.prometheus.entryPoint).toBe('metrics');
+    expect(staticConfig.accessLog.format).toBe('json');
+    expect(staticConfig.accessLog.fields.headers.names.Authorization).toBe('drop');
+    expect(staticConfig.global.sendAnonymousUsage).toBe(false);
+  });
+});
+
+describe('traefik dynamic configuration', () => {
+  it('every file is valid against the Traefik v3 file-provider schema', async () => {
+    const validate = await schema('traefik-v3-file-provider.json');
+    expect(Object.keys(dynamicFiles).length).toBeGreaterThanOrEqual(2);
+    for (const [file, config] of Object.entries(dynamicFiles)) {
+      expect(validate(config), `${file}: ${JSON.stringify(validate.errors, null, 2)}`).toBe(true);
+    }
+  });
+
+  it('allows TLS 1.2 and 1.3 only, with forward-secret AEAD ciphers, and a default certificate from secrets', () => {
+    const tls = dynamicFiles['tls.yml']!.tls;
+    expect(tls.options.default.minVersion).toBe('VersionTLS12');
+    for (const suite of tls.options.default.cipherSuites as string[])
+      expect(suite).toMatch(/^TLS_ECDHE_.*(GCM|CHACHA20)/);
+    expect(tls.stores.default.defaultCertificate).toEqual({
+      certFile: '/run/secrets/tls_cert',
+      keyFile: '/run/secrets/tls_key',
+    });
+  });
+
+  it('defines the middlewares the lab names: headers with HSTS, compression, rate limit, retry, ops auth', () => {
+    const middlewares = dynamicFiles['middlewares.yml']!.http.middlewares;
+    expect(Object.keys(middlewares).sort()).toEqual([
+      'compress',
+      'ops-auth',
+      'rate-limit',
+      'retry',
+      'security-headers',
+    ]);
+    expect(middlewares['security-headers'].headers.stsSeconds).toBeGreaterThanOrEqual(31_536_000);
+    expect(middlewares['ops-auth'].basicAuth.usersFile).toBe('/run/secrets/ops_basic_auth');
+  });
+
+  it('a configuration with a mistake is refused by the schema (the check can fail)', async () => {
+    const validate = await schema('traefik-v3-file-provider.json');
+    expect(validate({ http: { middlewares: { bad: { headerz: {} } } } })).toBe(false);
+    const validateStatic = await schema('traefik-v3.json');
+    expect(validateStatic({ entryPoints: { web: { adress: ':80' } } })).toBe(false);
+  });
+});
