@@ -26,5 +26,8 @@ SELECT format('CREATE DATABASE %I', :'database')
 \getenv app_password APP_PASSWORD
 \getenv readonly_password READONLY_PASSWORD
 \i $here/roles.sql
+-- roles.sql opens the database to its own roles only; pg_dump (backup) and per-database statistics
+-- (monitoring) need to connect too. What they may read there is settled by cluster-roles.sql.
+SELECT format('GRANT CONNECT ON DATABASE %I TO backup, monitoring', :'database') \gexec
 SQL
 echo "post-bootstrap: database $database and roles ready"
