@@ -127,8 +127,8 @@ export interface HaCluster {
   /** Patroni's view of the cluster (GET /cluster) from the first member that answers. */
   status(): Promise<ClusterMember[]>;
   /**
-   * Waits until one member leads, `replicas` members stream from it (one of them synchronously), and the
-   * router sends writes to the leader and reads to a replica; returns the leader.
+   * Waits until one member leads, `replicas` members stream from it (one recorded by Patroni as its
+   * synchronous standby), and the router sends writes to the leader and reads to a replica; returns the leader.
    */
   waitForHealthy(options?: { replicas?: number; timeoutMs?: number }): Promise<PgMember>;
   member(name: string): PgMember;
@@ -393,6 +393,9 @@ export async function startHaCluster(): Promise<HaCluster> {
           const leaders = view.filter((m) => m.role === 'leader' && m.state === 'running');
           const streaming = view.filter((m) => m.role !== 'leader' && m.state === 'running' && m.lag !== 'unknown');
           if (leaders.length !== 1 || streaming.length < replicas) return undefined;
+          // Patroni promotes only the standby it has recorded as synchronous (in etcd), a few seconds after
+          // PostgreSQL reports it sync: until then a crash of the leader would leave no one to promote.
+          if (replicas > 0 && !streaming.some((m) => m.role === 'sync_standby')) return undefined;
           const leader = cluster.member(leaders[0]!.name);
           const replication = await queryOne(
             leader.url('postgres', 'postgres'),
