@@ -39,7 +39,7 @@ describe('traefik static configuration', () => {
 
   it('redirects HTTP to HTTPS and serves TLS on websecure with the security headers', () => {
     const { web, websecure } = staticConfig.entryPoints;
-    expect(web.http.redirections.entryPoint).toMatchObject({ to: 'websecure', scheme: 'https', permanent: true });
+    expect(web.http.redirections.entryPoint).toMatchObject({ to: ':8443', scheme: 'https', permanent: true });
     expect(websecure.address).toBe(':443');
     expect(websecure.http.tls).toBeDefined();
     expect(websecure.http.middlewares).toContain('security-headers@file');

@@ -1,0 +1,482 @@
+// docker-compose.yml as deploy renders it: `docker stack config` (the real CLI as a child process; it needs no
+// engine), then the stack policy of scripts/lib/stack-policy.ts on the result, and the wiring between services
+// that the policy does not know about. Each rule has a negative case: a copy of the stack with one mistake is
+// refused by the same policy function.
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CATALOGUE, dockerSecretName, REPO_ROOT, SECRET_NAMES, STACK, type Versions } from '../lib/lab-secrets.js';
+import {
+  checkStack,
+  EDGE_NETWORK,
+  fileHash,
+  labelsToDynamic,
+  loadPolicyContext,
+  type PolicyContext,
+  seconds,
+  type ServiceSpec,
+  stackVariables,
+  type StackSpec,
+} from '../lib/stack-policy.js';
+
+const execFileAsync = promisify(execFile);
+const TAG = '0123456789abcdef0123456789abcdef01234567';
+// Different versions per secret, so each rendered name shows its own secret's version.
+const VERSIONS: Versions = Object.fromEntries(SECRET_NAMES.map((name, index) => [name, (index % 3) + 1]));
+// `docker stack config` and version-less stack files need Docker CLI >= 23: Debian 12's docker.io (20.10) has
+// neither, so the CLI comes from Docker's apt repository (this machine kind ships one in /usr/local/bin).
+const INSTALL =
+  "install Docker CLI >= 23 first on PATH: apt-get install -y docker-ce-cli (from Docker's apt repository, " +
+  "https://docs.docker.com/engine/install/debian/); Debian's docker.io 20.10 has no `docker stack config`";
+
+interface Rendered {
+  ok: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+/** `docker stack config -c FILE...` with only PATH, HOME and `variables` in the environment. */
+async function render(files: string[], variables: Record<string, string>): Promise<Rendered> {
+  const args = ['stack', 'config', ...files.flatMap((file) => ['-c', file])];
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...variables };
+  try {
+    const { stdout, stderr } = await execFileAsync('docker', args, { cwd: REPO_ROOT, env, maxBuffer: 16 << 20 });
+    return { ok: true, stdout, stderr };
+  } catch (error) {
+    const failure = error as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
+    if (failure.code === 'ENOENT') {
+      throw new Error(`The docker CLI is missing, and the stack tests need it: ${INSTALL}`, { cause: error });
+    }
+    const stderr = failure.stderr ?? String(error);
+    if (/unknown (command|flag)|is not a docker command|unknown shorthand/i.test(stderr)) {
+      throw new Error(`This docker CLI has no \`docker stack config\`: ${INSTALL}\n${stderr}`, {
+        cause: error,
+      });
+    }
+    return { ok: false, stdout: failure.stdout ?? '', stderr };
+  }
+}
+
+async function renderStack(files: string[], variables: Record<string, string>): Promise<StackSpec> {
+  const result = await render(files, variables);
+  if (!result.ok) throw new Error(`docker stack config ${files.join(' ')} failed:\n${result.stderr}`);
+  return parse(result.stdout) as StackSpec;
+}
+
+const environment = (service: ServiceSpec) => service.environment ?? {};
+const labels = (service: ServiceSpec) => service.deploy?.labels ?? {};
+
+let variables: Record<string, string>;
+let stack: StackSpec;
+let context: PolicyContext;
+let services: Record<string, ServiceSpec>;
+
+beforeAll(async () => {
+  variables = await stackVariables({ tag: TAG, versions: VERSIONS });
+  [stack, context] = await Promise.all([renderStack(['docker-compose.yml'], variables), loadPolicyContext()]);
+  services = stack.services;
+});
+
+describe('docker-compose.yml, rendered by docker stack config with the variables deploy sets', () => {
+  it('follows every rule of the stack policy', () => {
+    expect(checkStack(stack, context)).toEqual([]);
+  });
+
+  it('holds the edge, the API and the data tier; swarmlab images at TAG from the lab registry, Traefik pinned', () => {
+    expect(Object.keys(services).sort()).toEqual(
+      [
+        'api',
+        'db-router',
+        'docker-socket-proxy',
+        'etcd1',
+        'etcd2',
+        'etcd3',
+        'postgres1',
+        'postgres2',
+        'traefik',
+      ].sort(),
+    );
+    for (const [name, service] of Object.entries(services)) {
+      if (name === 'traefik') expect(service.image).toMatch(/^traefik:v3\.\d+\.\d+$/);
+      else expect(service.image, name).toMatch(new RegExp(`^127\\.0\\.0\\.1:5000/swarmlab/[a-z-]+:${TAG}$`));
+    }
+  });
+
+  it('when a variable that deploy sets is missing, then it refuses to render and names it', async () => {
+    const { TAG: _tag, ...withoutTag } = variables;
+    const noTag = await render(['docker-compose.yml'], withoutTag);
+    expect(noTag.ok).toBe(false);
+    expect(noTag.stderr).toContain('TAG');
+    const { JWT_SECRET_VERSION: _version, ...withoutVersion } = variables;
+    const noVersion = await render(['docker-compose.yml'], withoutVersion);
+    expect(noVersion.ok).toBe(false);
+    expect(noVersion.stderr).toContain('JWT_SECRET_VERSION');
+  });
+
+  it('names secrets swarmlab_<name>_v<version> and configs by content, so a change rolls their services', async () => {
+    for (const [key, secret] of Object.entries(stack.secrets ?? {})) {
+      expect(secret.name).toBe(dockerSecretName(key as keyof typeof CATALOGUE, VERSIONS));
+    }
+    for (const [key, config] of Object.entries(stack.configs ?? {})) {
+      expect(config.name).toBe(`${STACK}_${key}_${fileHash(config.file!)}`);
+    }
+    const registry = await renderStack(['docker-compose.yml'], { ...variables, REGISTRY: 'node1:5000' });
+    expect(registry.services.api!.image).toBe(`node1:5000/swarmlab/api:${TAG}`);
+  });
+
+  it('traefik: on the manager, 80/443 in host mode, its config files and the secrets they name mounted', async () => {
+    const traefik = services.traefik!;
+    expect(traefik.deploy?.placement?.constraints).toContain('node.role == manager');
+    expect(traefik.ports?.map(({ target, published, mode }) => ({ target, published, mode }))).toEqual([
+      { target: 80, published: 80, mode: 'host' },
+      { target: 443, published: 443, mode: 'host' },
+    ]);
+    // Host ports cannot be bound twice on one node.
+    expect(traefik.deploy?.update_config?.order).toBe('stop-first');
+
+    const staticConfig = parse(await readFile(path.join(REPO_ROOT, 'traefik/traefik.yml'), 'utf8'));
+    const targets = Object.fromEntries((traefik.configs ?? []).map(({ source, target }) => [source, target]));
+    expect(targets.traefik_static).toBe('/etc/traefik/traefik.yml');
+    for (const file of ['middlewares.yml', 'tls.yml']) {
+      expect(Object.values(targets)).toContain(path.posix.join(staticConfig.providers.file.directory, file));
+    }
+    const configFiles = Object.fromEntries(Object.entries(stack.configs ?? {}).map(([key, c]) => [key, c.file]));
+    expect(configFiles.traefik_static).toBe(path.join(REPO_ROOT, 'traefik/traefik.yml'));
+
+    // Every /run/secrets/<name> the dynamic configuration names is a secret Traefik mounts.
+    const dynamic = await Promise.all(
+      ['middlewares.yml', 'tls.yml'].map((file) => readFile(path.join(REPO_ROOT, 'traefik/dynamic', file), 'utf8')),
+    );
+    const named = [...dynamic.join('\n').matchAll(/\/run\/secrets\/([a-z_]+)/g)].map((match) => match[1]);
+    expect(new Set(named)).toEqual(new Set(['tls_cert', 'tls_key', 'ops_basic_auth']));
+    expect(traefik.secrets?.map(({ source }) => source).sort()).toEqual(['ops_basic_auth', 'tls_cert', 'tls_key']);
+
+    // The Swarm provider reaches the socket proxy by its service name and routes over the edge network.
+    const endpoint = new URL(staticConfig.providers.swarm.endpoint);
+    expect(services[endpoint.hostname]).toBeDefined();
+    expect(staticConfig.providers.swarm.network).toBe(`${STACK}_${EDGE_NETWORK}`);
+    expect(labels(traefik)['traefik.http.routers.dashboard.rule']).toBe('Host(`traefik.lab.localhost`)');
+    expect(labels(traefik)['traefik.http.routers.dashboard.service']).toBe('api@internal');
+  });
+
+  it('docker-socket-proxy: on the manager, the socket read-only, reachable from traefik only', () => {
+    const proxy = services['docker-socket-proxy']!;
+    expect(proxy.deploy?.placement?.constraints).toContain('node.role == manager');
+    expect(proxy.volumes).toEqual([
+      { type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock', read_only: true },
+    ]);
+    const networks = Object.keys(proxy.networks ?? {});
+    expect(networks).toHaveLength(1);
+    const sharing = Object.entries(services).filter(([, s]) => Object.hasOwn(s.networks ?? {}, networks[0]!));
+    expect(sharing.map(([name]) => name).sort()).toEqual(['docker-socket-proxy', 'traefik']);
+    expect(stack.networks?.[networks[0]!]?.internal).toBe(true);
+  });
+
+  it('api: 3 replicas spread over nodes, secrets as files, drains before stopping, /readyz checked by Traefik', () => {
+    const api = services.api!;
+    expect(api.deploy?.replicas).toBe(3);
+    expect(api.deploy?.placement?.preferences).toEqual([{ spread: 'node.labels.zone' }]);
+    expect(api.deploy?.update_config).toMatchObject({ order: 'start-first', parallelism: 1, monitor: '30s' });
+    expect(api.deploy?.rollback_config).toBeDefined();
+    expect(environment(api)).toMatchObject({
+      DATABASE_URL_FILE: '/run/secrets/database_url',
+      DATABASE_REPLICA_URL_FILE: '/run/secrets/database_replica_url',
+      JWT_SECRET_FILE: '/run/secrets/jwt_secret',
+      ADMIN_PASSWORD_FILE: '/run/secrets/admin_password',
+    });
+    const router = labelsToDynamic(labels(api), context.traefikKeys).config.http!;
+    expect(router.routers!.api).toMatchObject({
+      rule: 'Host(`api.lab.localhost`)',
+      entryPoints: ['websecure'],
+      middlewares: ['rate-limit@file', 'compress@file', 'retry@file'],
+      tls: {},
+    });
+    const loadBalancer = router.services!.api!.loadBalancer as { healthCheck: Record<string, string> };
+    expect(loadBalancer).toMatchObject({ servers: [{ url: 'http://task:3000' }] });
+    expect(loadBalancer.healthCheck).toMatchObject({ path: '/readyz', interval: '2s' });
+    // Not ready for longer than Traefik needs to notice; killed only after the API's own forced exit.
+    const noticeMs = 1000 * (seconds(loadBalancer.healthCheck.interval) + seconds(loadBalancer.healthCheck.timeout));
+    expect(Number(environment(api).SHUTDOWN_DELAY_MS)).toBeGreaterThan(noticeMs);
+    expect(1000 * seconds(api.stop_grace_period)).toBeGreaterThan(Number(environment(api).SHUTDOWN_TIMEOUT_MS));
+  });
+
+  it('data tier: etcd and postgres one member per labelled node, wired to each other and to db-router', () => {
+    const etcd = ['etcd1', 'etcd2', 'etcd3'];
+    const members = etcd.map((name) => `${name}=http://${name}:2380`).join(',');
+    etcd.forEach((name, index) => {
+      const service = services[name]!;
+      expect(service.deploy?.placement?.constraints).toEqual([`node.labels.etcd == ${index + 1}`]);
+      expect(environment(service)).toMatchObject({ ETCD_NAME: name, ETCD_INITIAL_CLUSTER: members });
+    });
+
+    const subnet = stack.networks?.data?.ipam?.config?.[0]?.subnet;
+    expect(subnet).toMatch(/^\d+\.\d+\.\d+\.\d+\/\d+$/);
+    ['postgres1', 'postgres2'].forEach((name, index) => {
+      const service = services[name]!;
+      expect(service.deploy?.placement?.constraints).toEqual([`node.labels.db == ${index + 1}`]);
+      expect(environment(service)).toMatchObject({
+        PATRONI_NAME: name,
+        PATRONI_CONNECT_HOST: name,
+        PATRONI_ETCD3_HOSTS: etcd.map((member) => `${member}:2379`).join(','),
+        LAB_NETWORK: subnet,
+      });
+      // Every secret the postgres image reads (docs/data-tier.md) is given as a file.
+      const secrets = (service.secrets ?? []).map(({ source }) => source);
+      for (const secret of secrets) {
+        expect(environment(service)[`${secret.toUpperCase()}_FILE`]).toBe(`/run/secrets/${secret}`);
+      }
+      expect(secrets).toHaveLength(9);
+    });
+
+    const router = services['db-router']!;
+    expect(router.deploy?.replicas).toBe(2);
+    expect(environment(router)).toMatchObject({ PG_MEMBER1_HOST: 'postgres1', PG_MEMBER2_HOST: 'postgres2' });
+    // The API's URLs name db-rw and db-ro: aliases of db-router on the data network, which the API joins.
+    const aliases = router.networks?.data?.aliases ?? [];
+    expect(aliases).toEqual(expect.arrayContaining([CATALOGUE.database_url.host, CATALOGUE.database_replica_url.host]));
+    expect(Object.keys(services.api!.networks ?? {})).toContain('data');
+  });
+});
+
+describe('docker-compose.vagrant.yml, merged over the stack file', () => {
+  it('encrypts edge, data and monitoring and changes nothing else', async () => {
+    const merged = await renderStack(['docker-compose.yml', 'docker-compose.vagrant.yml'], variables);
+    expect(merged.services).toEqual(stack.services);
+    for (const [name, network] of Object.entries(stack.networks ?? {})) {
+      expect(network?.driver_opts, `base ${name}`).toBeUndefined();
+      const encrypted = ['edge', 'data', 'monitoring'].includes(name);
+      const expected = encrypted ? { ...network, driver_opts: { encrypted: '' } } : network;
+      expect(merged.networks?.[name], name).toEqual(expected);
+    }
+    expect(checkStack(merged, context)).toEqual([]);
+  });
+});
+
+describe('Traefik labels, unflattened', () => {
+  it('when option names are written in any case, then they get the schema spelling and validate', () => {
+    const { config, problems } = labelsToDynamic(
+      {
+        'traefik.enable': 'true',
+        'traefik.http.routers.web.rule': 'Host(`a.lab.localhost`)',
+        'traefik.http.routers.web.entrypoints': 'websecure',
+        'traefik.http.routers.web.tls': 'true',
+        'traefik.http.services.web.loadbalancer.server.port': '8080',
+        'traefik.http.services.web.loadbalancer.healthcheck.interval': '5s',
+      },
+      context.traefikKeys,
+    );
+    expect(problems).toEqual([]);
+    expect(config).toEqual({
+      http: {
+        routers: { web: { rule: 'Host(`a.lab.localhost`)', entryPoints: ['websecure'], tls: {} } },
+        services: {
+          web: { loadBalancer: { healthCheck: { interval: '5s' }, servers: [{ url: 'http://task:8080' }] } },
+        },
+      },
+    });
+  });
+
+  it('when a label is not a Traefik option, then the schema refuses it', () => {
+    const { config } = labelsToDynamic({ 'traefik.http.routers.web.rulez': 'Host(`a`)' }, context.traefikKeys);
+    expect(context.validateDynamic(config).join('\n')).toContain('rulez');
+    const { problems } = labelsToDynamic({ 'traefik.htp.routers.web.rule': 'Host(`a`)' }, context.traefikKeys);
+    expect(problems.join('\n')).toContain('not a Traefik label');
+  });
+});
+
+type Mutation = (stack: StackSpec) => void;
+const service = (s: StackSpec, name: string) => s.services[name]!;
+
+const MISTAKES: [string, Mutation, RegExp][] = [
+  // Every service: healthcheck, resources, restart, pinned image, dnsrr, logs.
+  [
+    'a service has no healthcheck',
+    (s) => delete service(s, 'docker-socket-proxy').healthcheck,
+    /docker-socket-proxy: no healthcheck/,
+  ],
+  [
+    'a healthcheck is disabled',
+    (s) => (service(s, 'api').healthcheck = { test: ['NONE'] }),
+    /api: healthcheck disabled/,
+  ],
+  [
+    'a service reserves nothing',
+    (s) => delete service(s, 'api').deploy!.resources!.reservations,
+    /api: deploy.resources.reservations/,
+  ],
+  [
+    'a service has no restart policy',
+    (s) => delete service(s, 'etcd1').deploy!.restart_policy,
+    /etcd1: deploy.restart_policy/,
+  ],
+  [
+    'an image is tagged latest',
+    (s) => (service(s, 'api').image = '127.0.0.1:5000/swarmlab/api:latest'),
+    /api: image .* latest tag/,
+  ],
+  ['an image has no tag', (s) => (service(s, 'traefik').image = 'traefik'), /traefik: image traefik has no tag/],
+  [
+    'an upstream image follows a minor version',
+    (s) => (service(s, 'traefik').image = 'traefik:v3.5'),
+    /traefik: .*exact version/,
+  ],
+  [
+    'a service uses a virtual IP',
+    (s) => (service(s, 'db-router').deploy!.endpoint_mode = 'vip'),
+    /db-router: deploy.endpoint_mode must be dnsrr/,
+  ],
+  [
+    'logs are not rotated',
+    (s) => delete service(s, 'etcd2').logging!.options!['max-size'],
+    /etcd2: logging must be json-file/,
+  ],
+  // Secrets only as files.
+  [
+    'a password is in the environment',
+    (s) => (environment(service(s, 'api')).ADMIN_PASSWORD = 'hunter2'),
+    /api: environment ADMIN_PASSWORD is password-like/,
+  ],
+  [
+    'a database URL with its password is in the environment',
+    (s) => (environment(service(s, 'db-router')).UPSTREAM = 'postgresql://app:s3cret@db-rw:5432/swarmlab'),
+    /db-router: environment UPSTREAM holds what looks like a URL with a password/,
+  ],
+  [
+    'basic-auth users are in a label',
+    (s) => (labels(service(s, 'traefik'))['traefik.http.middlewares.auth.basicAuth.users'] = 'admin:$apr1$x$y'),
+    /traefik: label .*basicAuth.users holds credentials/,
+  ],
+  [
+    'a *_FILE variable names a secret the service does not mount',
+    (s) => (service(s, 'api').secrets = service(s, 'api').secrets!.filter(({ source }) => source !== 'jwt_secret')),
+    /api: environment JWT_SECRET_FILE points to \/run\/secrets\/jwt_secret, which the service does not mount/,
+  ],
+  // Ports and networks.
+  [
+    'another service publishes a port',
+    (s) => (service(s, 'api').ports = [{ target: 3000, published: 3000, mode: 'host' }]),
+    /api: publishes port 3000; only traefik does/,
+  ],
+  [
+    'traefik publishes on the routing mesh',
+    (s) => (service(s, 'traefik').ports![1]!.mode = 'ingress'),
+    /traefik: port 443 must be published in mode host/,
+  ],
+  ['an internal network is made public', (s) => (s.networks!.data!.internal = false), /network data: must be internal/],
+  // State and rollouts.
+  [
+    'a stateful service loses its volume',
+    (s) => (service(s, 'postgres1').volumes = []),
+    /postgres1: stateful: needs a named volume/,
+  ],
+  [
+    'a stateful service may move between nodes',
+    (s) => (service(s, 'etcd2').deploy!.placement = {}),
+    /etcd2: stateful: needs a placement constraint/,
+  ],
+  [
+    'a stateful service is rolled start-first',
+    (s) => (service(s, 'etcd3').deploy!.update_config!.order = 'start-first'),
+    /etcd3: stateful: update_config.order must be stop-first/,
+  ],
+  [
+    'the API is rolled stop-first',
+    (s) => (service(s, 'api').deploy!.update_config!.order = 'stop-first'),
+    /api: update_config.order must be start-first/,
+  ],
+  [
+    'the API is not rolled back on failure',
+    (s) => (service(s, 'api').deploy!.update_config!.failure_action = 'pause'),
+    /api: update_config.failure_action must be rollback/,
+  ],
+  // Secrets and configs.
+  [
+    'a secret is not in the catalogue',
+    (s) => {
+      s.secrets!.extra = { external: true, name: 'swarmlab_extra_v1' };
+      service(s, 'api').secrets!.push({ source: 'extra' });
+    },
+    /secret extra: not in the catalogue/,
+  ],
+  [
+    'a service mounts a secret the catalogue does not give it',
+    (s) => service(s, 'api').secrets!.push({ source: 'pg_superuser_password' }),
+    /api: mounts pg_superuser_password, which the catalogue gives only to postgres/,
+  ],
+  [
+    'a secret is made from a file by the stack',
+    (s) => (s.secrets!.jwt_secret = { file: '/tmp/jwt', name: 'jwt' }),
+    /secret jwt_secret: must be external/,
+  ],
+  [
+    'a config is not named by its content',
+    (s) => (s.configs!.traefik_static!.name = 'swarmlab_traefik_static_v1'),
+    /config traefik_static: .*content hash/,
+  ],
+  // Traefik labels.
+  [
+    'a Traefik label is not a Traefik option',
+    (s) => (labels(service(s, 'api'))['traefik.http.services.api.loadBalancer.healthChek.path'] = '/readyz'),
+    /api: Traefik labels: .*healthChek/,
+  ],
+  [
+    'a router listens on plain HTTP',
+    (s) => (labels(service(s, 'api'))['traefik.http.routers.api.entryPoints'] = 'web'),
+    /api: router api: entryPoints must be websecure only/,
+  ],
+  [
+    'a router has no TLS',
+    (s) => delete labels(service(s, 'api'))['traefik.http.routers.api.tls'],
+    /api: router api: needs tls/,
+  ],
+  [
+    'a router uses a middleware nobody defines',
+    (s) => (labels(service(s, 'api'))['traefik.http.routers.api.middlewares'] = 'rate-limit@file,gzip@file'),
+    /api: router api: middleware gzip@file is not defined/,
+  ],
+  [
+    'an operations UI has no auth',
+    (s) => delete labels(service(s, 'traefik'))['traefik.http.routers.dashboard.middlewares'],
+    /traefik: router dashboard: an operations UI needs ops-auth@file/,
+  ],
+  [
+    'a router points to a service nobody defines',
+    (s) => (labels(service(s, 'api'))['traefik.http.routers.api.service'] = 'apii'),
+    /api: router api: service apii is not defined/,
+  ],
+  [
+    'two services define the same router',
+    (s) => Object.assign(labels(service(s, 'traefik')), { 'traefik.http.routers.api.rule': 'Host(`x.lab.localhost`)' }),
+    /Traefik routers api is already defined by/,
+  ],
+  [
+    'Traefik labels are container labels',
+    (s) => (service(s, 'db-router').labels = { 'traefik.enable': 'true' }),
+    /db-router: Traefik labels under labels: are container labels/,
+  ],
+  [
+    'a routed service is not on the edge network',
+    (s) => delete service(s, 'api').networks!.edge,
+    /api: routed by Traefik but not on the edge network/,
+  ],
+  [
+    'Traefik labels without traefik.enable',
+    (s) => delete labels(service(s, 'api'))['traefik.enable'],
+    /api: Traefik labels without traefik.enable=true are ignored/,
+  ],
+];
+
+describe('the stack policy refuses a stack with one mistake', () => {
+  it.each(MISTAKES)('when %s, then it is refused', (_what, mutate, expected) => {
+    const bad = structuredClone(stack);
+    mutate(bad);
+    const problems = checkStack(bad, context);
+    expect(
+      problems.some((problem) => expected.test(problem)),
+      problems.join('\n'),
+    ).toBe(true);
+  });
+});
