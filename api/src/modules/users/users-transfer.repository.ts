@@ -1,21 +1,11 @@
 // The only database caller of user imports and exports.
 import type { Database } from '../../lib/db.js';
 import { AppError } from '../../lib/errors.js';
-import { toUserDto } from './users.repository.js';
+import { PUBLIC_FIELDS, toUserDto } from './users.repository.js';
 import type { UserDto } from './users.schemas.js';
 import type { ImportRow } from './users-transfer.schemas.js';
 
 const INSERT_CHUNK = 5_000;
-
-const EXPORT_FIELDS = {
-  id: true,
-  email: true,
-  name: true,
-  role: true,
-  active: true,
-  createdAt: true,
-  updatedAt: true,
-} as const;
 
 export class UsersTransferRepository {
   constructor(private readonly db: Database) {}
@@ -72,7 +62,7 @@ export class UsersTransferRepository {
           where: { ...where, id: { gt: after } },
           orderBy: { id: 'asc' },
           take: size,
-          select: EXPORT_FIELDS,
+          select: PUBLIC_FIELDS,
         }),
       );
       if (rows.length > 0) yield rows.map(toUserDto);

@@ -4,7 +4,8 @@ import type { Database } from '../../lib/db.js';
 import { AppError } from '../../lib/errors.js';
 import type { SortOrder, UserDto, UserKey, UserSort } from './users.schemas.js';
 
-const PUBLIC_FIELDS = {
+/** Every column but the password hash: what the API ever returns of a user. */
+export const PUBLIC_FIELDS = {
   id: true,
   email: true,
   name: true,
