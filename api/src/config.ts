@@ -136,7 +136,9 @@ export function loadMigrationConfig(env: Env = process.env) {
   const url = fromEnvOrFile(env, 'MIGRATION_DATABASE_URL', problems);
   const parsed = postgresUrl.safeParse(url);
   if (!parsed.success) problems.push(`MIGRATION_DATABASE_URL: ${url ? 'must be a postgresql:// URL' : 'required'}`);
-  const wait = int(0, 3600).default(60).safeParse(env.MIGRATION_WAIT_SECONDS || undefined);
+  const wait = int(0, 3600)
+    .default(60)
+    .safeParse(env.MIGRATION_WAIT_SECONDS || undefined);
   if (!wait.success) problems.push('MIGRATION_WAIT_SECONDS: must be a whole number of seconds, 0 to 3600');
   if (problems.length > 0 || !parsed.success || !wait.success) throw new ConfigError(problems);
   return Object.freeze({ databaseUrl: parsed.data, waitSeconds: wait.data });

@@ -19,7 +19,7 @@ interface MigrationOptions {
 /** Resolves once `databaseUrl` reaches a server that accepts writes; throws with the last reason after waitMs. */
 export async function waitForPrimary(databaseUrl: string, waitMs: number, log: (message: string) => void) {
   const deadline = Date.now() + waitMs;
-  let reason = '';
+  let reason: string;
   for (let attempt = 1; ; attempt++) {
     const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3_000 });
     try {
