@@ -3,17 +3,14 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseFlags, runCommand } from './lib/cli.js';
+import { formatMs, formatSize, printTable, requireDocker } from './lib/docker.js';
 import {
   BUILD_LOG_DIR,
   buildImages,
   buildInfo,
-  formatMs,
-  formatSize,
   IMAGES,
   LOCAL_TAG,
-  printTable,
   requireBaseImages,
-  requireDocker,
   selectImages,
 } from './lib/images.js';
 

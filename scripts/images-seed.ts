@@ -2,15 +2,8 @@
 // and node:24-bookworm-slim, on machines without a container registry (debootstrap; Node from the npm registry).
 import { performance } from 'node:perf_hooks';
 import { parseFlags, runCommand } from './lib/cli.js';
-import {
-  DEBIAN_BASE,
-  formatMs,
-  formatSize,
-  NODE_BASE,
-  printTable,
-  requireDocker,
-  seedBaseImages,
-} from './lib/images.js';
+import { formatMs, formatSize, printTable, requireDocker } from './lib/docker.js';
+import { DEBIAN_BASE, NODE_BASE, seedBaseImages } from './lib/base-images.js';
 
 const HELP = `
 Usage: npm run images:seed [-- --offline] [--force] [--mirror <url>]

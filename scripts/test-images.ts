@@ -7,20 +7,13 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { $ } from 'zx';
 import { parseFlags, runCommand } from './lib/cli.js';
+import { formatMs, formatSize, indent, printTable, requireDocker, run, tail } from './lib/docker.js';
+import { NODE_BASE, seedBaseImages } from './lib/base-images.js';
 import {
   buildImages,
   buildInfo,
-  formatMs,
-  formatSize,
   imageRef,
-  indent,
-  NODE_BASE,
-  printTable,
-  requireDocker,
-  run,
-  seedBaseImages,
   selectImages,
-  tail,
   type BuildResult,
   type ContainerSpec,
   type ImageSpec,
