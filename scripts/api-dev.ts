@@ -5,7 +5,8 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { intFlag, parseFlags, runCommand, StopError } from './lib/cli.js';
-import { ADMIN_EMAIL, apiEnv, REPO_ROOT, startDevDatabase, writeApiSecrets } from './lib/dev-database.js';
+import { ADMIN_EMAIL, apiEnv, startDevDatabase, writeApiSecrets } from './lib/dev-database.js';
+import { REPO_ROOT } from './lib/paths.js';
 import { step, summary } from './lib/log.js';
 
 const HELP = `

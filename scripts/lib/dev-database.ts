@@ -4,13 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { runMigrations } from '../../api/src/lib/migrations.js';
 import { step } from './log.js';
 import { startCluster, type PgCluster } from './pg-cluster.js';
+import { REPO_ROOT } from './paths.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const DATABASE = 'swarmlab';
 export const ADMIN_EMAIL = 'admin@lab.localhost';
 const ROLES_SQL = path.join(REPO_ROOT, 'postgres/roles.sql');

@@ -3,11 +3,10 @@
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { $, ProcessOutput, which, type ProcessPromise } from 'zx';
 import { StopError } from './cli.js';
+import { REPO_ROOT as ROOT } from './paths.js';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const q = $({ quiet: true, cwd: ROOT });
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -7,13 +7,12 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { chown, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { $ } from 'zx';
 import { freePort, requirePgBinaries } from './pg-cluster.js';
 import { renderTemplate } from './template.js';
+import { REPO_ROOT as REPO } from './paths.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const POSTGRES_DIR = path.join(REPO, 'postgres');
 export const SCOPE = 'swarmlab';
 export const DATABASE = 'swarmlab';

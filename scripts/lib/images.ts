@@ -7,7 +7,8 @@ import { performance } from 'node:perf_hooks';
 import { $ } from 'zx';
 import { StopError } from './cli.js';
 import { step } from './log.js';
-import { imageId, imageSize, ROOT, runWithProgress } from './docker.js';
+import { imageId, imageSize, runWithProgress } from './docker.js';
+import { REPO_ROOT as ROOT } from './paths.js';
 
 const q = $({ quiet: true, cwd: ROOT });
 

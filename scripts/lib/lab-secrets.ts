@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
 import { StopError } from './cli.js';
 import {
@@ -25,8 +24,8 @@ import {
   readIfExists,
   Staging,
 } from './private-files.js';
+import { REPO_ROOT } from './paths.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const STACK = 'swarmlab';
 export const DATABASE = 'swarmlab';
 

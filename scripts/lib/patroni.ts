@@ -6,10 +6,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { StopError } from './cli.js';
+import { REPO_ROOT } from './paths.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const DB_DEV_FILE = path.join(REPO_ROOT, '.lab/db-dev.json');
 export const DB_DEV_SECRETS_DIR = path.join(REPO_ROOT, '.lab/db-dev');
 const DB_DEV_RELATIVE = path.relative(REPO_ROOT, DB_DEV_FILE);

@@ -7,7 +7,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { CATALOGUE, REPO_ROOT, SECRET_NAMES, STACK, type Versions } from './lab-secrets.js';
+import { CATALOGUE, SECRET_NAMES, STACK, type Versions } from './lab-secrets.js';
+import { REPO_ROOT } from './paths.js';
 
 // --- the stack as `docker stack config` renders it (long syntax, maps, durations as Go strings) ---------------
 

@@ -3,7 +3,6 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 import {
@@ -17,8 +16,8 @@ import {
   secretsFor,
   servicesUsing,
 } from '../lib/lab-secrets.js';
+import { REPO_ROOT as REPO } from '../lib/paths.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TSX = path.join(REPO, 'node_modules/.bin/tsx');
 const DAY_MS = 86_400_000;
 

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CATALOGUE, dockerSecretName, REPO_ROOT, SECRET_NAMES, STACK, type Versions } from '../lib/lab-secrets.js';
+import { CATALOGUE, dockerSecretName, SECRET_NAMES, STACK, type Versions } from '../lib/lab-secrets.js';
+import { REPO_ROOT } from '../lib/paths.js';
 import {
   checkStack,
   EDGE_NETWORK,
