@@ -1,0 +1,321 @@
+// A throwaway PostgreSQL cluster with WAL archiving into a throwaway pgBackRest repository, configured from
+// backup/pgbackrest.conf (the lab's file). Used by the backup tests: backups, verify, expire, and restores into
+// scratch instances on other ports. pgBackRest runs as the postgres OS user when we are root, like the server.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { $, type ProcessOutput } from 'zx';
+import { REPO_ROOT } from './paths.js';
+import { findPgBinDir, freePort, requirePgBinaries, startCluster, type PgCluster } from './pg-cluster.js';
+import { renderTemplate } from './template.js';
+
+export const STANZA = 'swarmlab';
+export const CONFIG_TEMPLATE = path.join(REPO_ROOT, 'backup/pgbackrest.conf');
+const INSTALL_HINT = 'apt-get update && apt-get install -y --no-install-recommends pgbackrest';
+
+export type BackupType = 'full' | 'diff' | 'incr';
+
+export interface BackupInfo {
+  label: string;
+  type: BackupType;
+  /** Start and stop of the backup, Unix seconds. */
+  timestamp: { start: number; stop: number };
+  prior: string | null;
+}
+
+export interface RestoreTarget {
+  /** Recover to this moment (a PostgreSQL timestamp, e.g. `2026-11-21 10:00:00.123456+00`); else to the end of WAL. */
+  time?: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** pgBackRest's report, e.g. `backup: 20261121-230714F, status: invalid` and `checksum invalid: 1`. */
+  report: string;
+}
+
+export interface RestoredCluster extends PgCluster {
+  /** Wall-clock time from `pgbackrest restore` to the promoted, writable instance. */
+  readonly restoreMs: number;
+}
+
+export interface BackupCluster {
+  readonly pg: PgCluster;
+  readonly configFile: string;
+  readonly repoPath: string;
+  /** Runs `pgbackrest --config=... --stanza=swarmlab <args>`; never throws, look at exitCode. */
+  pgbackrest(args: string[]): Promise<ProcessOutput>;
+  /** Takes a backup; throws with pgBackRest's output when it fails. */
+  backup(type: BackupType): Promise<void>;
+  /** The stanza's backups, oldest first. */
+  info(): Promise<BackupInfo[]>;
+  /**
+   * `pgbackrest verify`: checks every file of the repository (backups and WAL) against its checksum. pgBackRest
+   * 2.45 exits 0 even when it finds bad files and reports them at info level, so the report is read too.
+   */
+  verify(): Promise<VerifyResult>;
+  /** Forces a WAL switch and waits until the finished segment is in the repository. */
+  flushWal(): Promise<void>;
+  restore(target?: RestoreTarget): Promise<RestoredCluster>;
+  /** Stops every instance (source and restored) and deletes the cluster, repository and scratch files. */
+  destroy(): Promise<void>;
+}
+
+/** Finds pgbackrest; installs it from Debian when root, else fails with the command to run. */
+export async function requirePgbackrest(): Promise<void> {
+  const found = async () => (await $({ quiet: true })`command -v pgbackrest`.nothrow()).exitCode === 0;
+  if (await found()) return;
+  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+    console.error(`pgbackrest not found; installing it: ${INSTALL_HINT}`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    await $({ quiet: true })`apt-get update`;
+    await $({ quiet: true, env })`apt-get install -y --no-install-recommends pgbackrest`;
+    if (await found()) return;
+  }
+  throw new Error(`pgBackRest is missing. Install it with: ${INSTALL_HINT}`);
+}
+
+interface Owner {
+  prefix: string[];
+  uid?: number;
+  gid?: number;
+}
+
+async function postgresOwner(): Promise<Owner> {
+  if (process.getuid?.() !== 0) return { prefix: [] };
+  const uid = Number((await $({ quiet: true })`id -u postgres`).stdout.trim());
+  const gid = Number((await $({ quiet: true })`id -g postgres`).stdout.trim());
+  return { prefix: ['runuser', '-u', 'postgres', '--'], uid, gid };
+}
+
+async function privateDir(dir: string, owner: Owner): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (owner.uid !== undefined) await chown(dir, owner.uid, owner.gid ?? owner.uid);
+  return dir;
+}
+
+function failure(what: string, output: ProcessOutput): Error {
+  const tail = `${output.stdout}\n${output.stderr}`.trim().split('\n').slice(-15).join('\n');
+  return new Error(`${what} failed (exit ${output.exitCode}):\n${tail}`);
+}
+
+export interface BackupClusterOptions {
+  /** archive_timeout of the source cluster, seconds (the lab uses 60). */
+  archiveTimeout?: number;
+}
+
+export async function startBackupCluster(options: BackupClusterOptions = {}): Promise<BackupCluster> {
+  await requirePgbackrest();
+  const bin = await requirePgBinaries();
+  const owner = await postgresOwner();
+  const root = await privateDir(await mkdtemp(path.join(tmpdir(), 'swarmlab-pgbackrest-')), owner);
+  const repoPath = await privateDir(path.join(root, 'repo'), owner);
+  const logPath = await privateDir(path.join(root, 'log'), owner);
+  const lockPath = await privateDir(path.join(root, 'lock'), owner);
+  const configFile = path.join(root, 'pgbackrest.conf');
+  const archiveCommand = `pgbackrest --config=${configFile} --stanza=${STANZA} archive-push %p`;
+  const restored: PgCluster[] = [];
+
+  const source = await startCluster({
+    settings: {
+      archive_mode: 'on',
+      // Single quotes: pg_ctl hands the options to a shell, and the command has spaces.
+      archive_command: `'${archiveCommand}'`,
+      archive_timeout: String(options.archiveTimeout ?? 10),
+      wal_level: 'replica',
+      // Online backups and WAL replay as in the lab (pg-cluster turns these off for speed).
+      full_page_writes: 'on',
+    },
+  });
+
+  // pgBackRest connects as the lab's least-privilege `backup` role (postgres/cluster-roles.sql), not a superuser.
+  const backupPassword = randomBytes(18).toString('base64url');
+  try {
+    await source.psqlFile('postgres', path.join(REPO_ROOT, 'postgres/cluster-roles.sql'), {
+      backup_password: backupPassword,
+      monitoring_password: randomBytes(18).toString('base64url'),
+    });
+    const config = renderTemplate(await readFile(CONFIG_TEMPLATE, 'utf8'), {
+      PGBACKREST_REPO_PATH: repoPath,
+      PGBACKREST_CIPHER_PASS: randomBytes(32).toString('base64url'),
+      PGBACKREST_LOG_PATH: logPath,
+      PGBACKREST_LOCK_PATH: lockPath,
+      PGDATA: source.dataDir,
+      PG_PORT: source.port,
+      PG_SOCKET_DIR: path.dirname(source.dataDir),
+      PG_BACKUP_USER: 'backup',
+    });
+    await writeFile(configFile, config, { mode: 0o600 });
+    if (owner.uid !== undefined) await chown(configFile, owner.uid, owner.gid ?? owner.uid);
+  } catch (error) {
+    await source.destroy();
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
+
+  const pgbackrest = (args: string[]) =>
+    $({
+      quiet: true,
+      nothrow: true,
+      cwd: root,
+      env: { ...process.env, PGPASSWORD: backupPassword },
+    })`${owner.prefix} pgbackrest --config=${configFile} --stanza=${STANZA} ${args}`;
+  const mustRun = async (args: string[]) => {
+    const output = await pgbackrest(args);
+    if (output.exitCode !== 0) throw failure(`pgbackrest ${args.join(' ')}`, output);
+    return output;
+  };
+
+  try {
+    await mustRun(['stanza-create']);
+  } catch (error) {
+    await source.destroy();
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
+
+  const info = async (): Promise<BackupInfo[]> => {
+    const output = await mustRun(['info', '--output=json']);
+    const stanzas = JSON.parse(output.stdout) as { name: string; backup: BackupInfo[] }[];
+    return stanzas.find((stanza) => stanza.name === STANZA)?.backup ?? [];
+  };
+
+  const restore = async (target: RestoreTarget = {}): Promise<RestoredCluster> => {
+    const scratch = await privateDir(await mkdtemp(path.join(root, 'restore-')), owner);
+    const dataDir = await privateDir(path.join(scratch, 'data'), owner);
+    const port = await freePort();
+    const started = performance.now();
+    const targetArgs = target.time
+      ? ['--type=time', `--target=${target.time}`, '--target-action=promote']
+      : ['--type=default'];
+    await mustRun(['restore', `--pg1-path=${dataDir}`, ...targetArgs]);
+    const handle = scratchInstance({ bin, owner, scratch, dataDir, port, password: source.password });
+    restored.push(handle);
+    await handle.start();
+    await waitForPromotion(handle);
+    return { ...handle, restoreMs: performance.now() - started };
+  };
+
+  let destroyed = false;
+  return {
+    pg: source,
+    configFile,
+    repoPath,
+    pgbackrest,
+    backup: async (type) => {
+      await mustRun(['backup', `--type=${type}`]);
+    },
+    info,
+    verify: async () => {
+      const output = await pgbackrest(['verify', '--log-level-console=info']);
+      const report = `${output.stdout}${output.stderr}`;
+      const ok = output.exitCode === 0 && !/status: (error|invalid)|invalid checksum|missing/i.test(report);
+      return { ok, report };
+    },
+    flushWal: async () => {
+      await mustRun(['check']);
+    },
+    restore,
+    destroy: async () => {
+      if (destroyed) return;
+      destroyed = true;
+      for (const instance of restored) await instance.destroy();
+      await source.destroy();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+interface ScratchOptions {
+  bin: string;
+  owner: Owner;
+  scratch: string;
+  dataDir: string;
+  port: number;
+  password: string;
+}
+
+/** A handle on a restored data directory: same shape as a PgCluster, started with its own port and socket. */
+function scratchInstance({ bin, owner, scratch, dataDir, port, password }: ScratchOptions): PgCluster {
+  const logFile = path.join(scratch, 'server.log');
+  const quiet = $({ quiet: true, cwd: scratch });
+  const settings = {
+    listen_addresses: '127.0.0.1',
+    port: String(port),
+    unix_socket_directories: scratch,
+    fsync: 'off',
+    // Recovery refuses to run with lower limits than the source had (pg-cluster's values).
+    max_connections: '200',
+    max_wal_senders: '5',
+    // A scratch instance to inspect: it must never push WAL into the source's repository.
+    archive_mode: 'off',
+    log_min_messages: 'warning',
+  };
+  const serverOptions = Object.entries(settings)
+    .map(([key, value]) => `-c ${key}=${value}`)
+    .join(' ');
+  const start = async () => {
+    try {
+      await quiet`${owner.prefix} ${bin}/pg_ctl start -w -t 120 -D ${dataDir} -l ${logFile} -o ${serverOptions}`;
+    } catch (error) {
+      const log = await readFile(logFile, 'utf8').catch(() => '');
+      throw new Error(`restored instance did not start on port ${port}: ${log.split('\n').slice(-10).join('\n')}`, {
+        cause: error,
+      });
+    }
+  };
+  const stop = async () => {
+    if (existsSync(path.join(dataDir, 'postmaster.pid'))) {
+      await quiet`${owner.prefix} ${bin}/pg_ctl stop -w -m fast -D ${dataDir}`.nothrow();
+    }
+  };
+  let destroyed = false;
+  return {
+    host: '127.0.0.1',
+    port,
+    dataDir,
+    superuser: 'postgres',
+    password,
+    url: (database, user = 'postgres', pass = password) =>
+      `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(pass)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    psqlFile: async (database, file, vars = {}) => {
+      const varArgs = Object.entries(vars).flatMap(([name, value]) => ['-v', `${name}=${value}`]);
+      await quiet({
+        env: { ...process.env, PGPASSWORD: password },
+      })`${findPgBinDir()}/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p ${port} -U postgres -d ${database} ${varArgs} -f ${file}`;
+    },
+    start,
+    stop,
+    destroy: async () => {
+      if (destroyed) return;
+      destroyed = true;
+      await stop();
+      await rm(scratch, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits until recovery has ended (the target reached and the instance promoted), at most 120 s. */
+async function waitForPromotion(instance: PgCluster): Promise<void> {
+  const deadline = performance.now() + 120_000;
+  let last: unknown;
+  while (performance.now() < deadline) {
+    const client = new pg.Client({ connectionString: instance.url('postgres'), connectionTimeoutMillis: 2_000 });
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ recovering: boolean }>('SELECT pg_is_in_recovery() AS recovering');
+      if (rows[0]?.recovering === false) return;
+    } catch (error) {
+      last = error;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    await sleep(100);
+  }
+  throw new Error(`restored instance on port ${instance.port} still in recovery after 120 s`, { cause: last });
+}

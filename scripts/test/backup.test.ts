@@ -1,0 +1,253 @@
+// Backups with pgBackRest as the lab makes them (backup/pgbackrest.conf), on real processes on 127.0.0.1: a
+// throwaway PostgreSQL 15 archiving its WAL into a throwaway, encrypted repository; restores into scratch instances.
+import { chmod, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { $ } from 'zx';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STANZA, startBackupCluster, type BackupCluster, type BackupInfo } from '../lib/backup-cluster.js';
+import { findPgBinDir } from '../lib/pg-cluster.js';
+
+const DB = 'shop';
+
+async function connect(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return client;
+}
+
+async function rowCounts(url: string): Promise<Record<string, number>> {
+  const client = await connect(url);
+  try {
+    const { rows } = await client.query<{ name: string }>(
+      "SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    );
+    const counts: Record<string, number> = {};
+    for (const { name } of rows) {
+      const result = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}`);
+      counts[name] = Number(result.rows[0]?.n);
+    }
+    return counts;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Every file under `dir`, with its size. */
+async function filesUnder(dir: string): Promise<{ file: string; size: number }[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return Promise.all(
+    entries
+      .filter((entry) => entry.isFile())
+      .map(async (entry) => {
+        const file = path.join(entry.parentPath, entry.name);
+        return { file, size: (await stat(file)).size };
+      }),
+  );
+}
+
+const labels = (backups: BackupInfo[]) => backups.map((backup) => backup.label);
+
+describe('pgBackRest backups of a cluster with data', () => {
+  let lab: BackupCluster;
+  let db: pg.Client;
+
+  beforeAll(async () => {
+    lab = await startBackupCluster();
+    const admin = await connect(lab.pg.url('postgres'));
+    await admin.query(`CREATE DATABASE ${DB}`);
+    await admin.end();
+    db = await connect(lab.pg.url(DB));
+    await db.query(`
+      CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
+      INSERT INTO customers SELECT i, 'customer ' || i FROM generate_series(1, 2000) AS i;
+      CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES customers, total numeric);
+      INSERT INTO orders SELECT i, 1 + i % 2000, i * 1.5 FROM generate_series(1, 20000) AS i;`);
+  });
+
+  afterAll(async () => {
+    await db?.end().catch(() => undefined);
+    await lab?.destroy();
+  });
+
+  it('when a full then a differential backup are taken, then both are listed, the diff on the full, and verify passes', async () => {
+    await lab.backup('full');
+    await db.query("INSERT INTO customers VALUES (100001, 'after the full')");
+    await lab.backup('diff');
+
+    const backups = await lab.info();
+    const diff = backups.at(-1);
+    const full = backups.at(-2);
+    expect(full?.type).toBe('full');
+    expect(diff?.type).toBe('diff');
+    expect(diff?.prior).toBe(full?.label);
+
+    const verify = await lab.verify();
+    expect(verify.ok, verify.report).toBe(true);
+  }, 60_000);
+
+  it('when a byte of a backup file is flipped, then verify reports the repository as invalid', async () => {
+    await lab.backup('full');
+    const [latest] = (await lab.info()).slice(-1);
+    expect(latest).toBeDefined();
+    const backupDir = path.join(lab.repoPath, 'backup', STANZA, latest?.label ?? '', 'pg_data');
+    // The largest file of the backup: a table's data, compressed and encrypted.
+    const [target] = (await filesUnder(backupDir)).sort((a, b) => b.size - a.size);
+    expect(target).toBeDefined();
+    const { file, size } = target ?? { file: '', size: 0 };
+    const offset = Math.floor(size / 2);
+
+    const handle = await open(file, 'r+');
+    const original = Buffer.alloc(4);
+    try {
+      await handle.read(original, 0, 4, offset);
+      await handle.write(
+        original.map((byte) => byte ^ 0xff),
+        0,
+        4,
+        offset,
+      );
+      await handle.sync();
+
+      const verify = await lab.verify();
+      expect(verify.ok).toBe(false);
+      expect(verify.report).toMatch(/checksum invalid: 1/);
+    } finally {
+      // Put the bytes back so the repository is whole again for the other tests.
+      await handle.write(original, 0, 4, offset);
+      await handle.close();
+    }
+    const repaired = await lab.verify();
+    expect(repaired.ok, repaired.report).toBe(true);
+  }, 60_000);
+
+  it('when a table is dropped, then a restore to the moment before has every row committed before it and none after', async () => {
+    await db.query('CREATE TABLE payments (id serial PRIMARY KEY, batch int NOT NULL, amount numeric NOT NULL)');
+    await lab.backup('diff');
+    const now = async () =>
+      (
+        await db.query<{ t: string }>(
+          "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS t",
+        )
+      ).rows[0]?.t ?? '';
+
+    // Five batches 1.2 s apart; the time is read in a new transaction, after each batch's commit.
+    const committedAt: string[] = [];
+    for (let batch = 1; batch <= 5; batch++) {
+      await db.query('INSERT INTO payments (batch, amount) SELECT $1, g FROM generate_series(1, 100) AS g', [batch]);
+      committedAt.push(await now());
+      await sleep(1_200);
+    }
+    const target = await now();
+    await sleep(1_200);
+    // Committed after the target: must not be restored. Then the mistake.
+    await db.query('INSERT INTO payments (batch, amount) VALUES (6, 1), (6, 2)');
+    await sleep(600);
+    await db.query('DROP TABLE payments');
+    await lab.flushWal();
+
+    const restored = await lab.restore({ time: target });
+    console.log(`point-in-time restore to ${target}: ${(restored.restoreMs / 1000).toFixed(1)} s (restore + recovery)`);
+    try {
+      const client = await connect(restored.url(DB));
+      try {
+        const { rows } = await client.query<{ batch: number; n: string }>(
+          'SELECT batch, count(*) AS n FROM payments GROUP BY batch ORDER BY batch',
+        );
+        expect(committedAt.every((time) => time < target)).toBe(true);
+        expect(rows.map((row) => [row.batch, Number(row.n)])).toEqual([
+          [1, 100],
+          [2, 100],
+          [3, 100],
+          [4, 100],
+          [5, 100],
+        ]);
+        // The rest of the database came back too, as it was at the target.
+        const customers = await client.query<{ n: string }>('SELECT count(*) AS n FROM customers');
+        expect(Number(customers.rows[0]?.n)).toBe(
+          Number((await db.query('SELECT count(*) AS n FROM customers')).rows[0]?.n),
+        );
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await restored.destroy();
+    }
+  }, 60_000);
+
+  it('when the repository is not writable, then the backup exits non-zero and the earlier backups stay listed and valid', async () => {
+    await lab.backup('diff');
+    const before = labels(await lab.info());
+    const stanzaDir = path.join(lab.repoPath, 'backup', STANZA);
+    const mode = (await stat(stanzaDir)).mode & 0o777;
+
+    await chmod(stanzaDir, 0o555);
+    let failed;
+    try {
+      failed = await lab.pgbackrest(['backup', '--type=diff']);
+    } finally {
+      await chmod(stanzaDir, mode);
+    }
+
+    expect(failed.exitCode).not.toBe(0);
+    expect(failed.stderr).toMatch(/ERROR/);
+    expect(labels(await lab.info())).toEqual(before);
+    const verify = await lab.verify();
+    expect(verify.ok, verify.report).toBe(true);
+  }, 60_000);
+
+  it('when the source is dumped with pg_dump -Fc, then pg_restore fills an empty database with identical row counts', async () => {
+    const bin = findPgBinDir();
+    const dir = await mkdtemp(path.join(tmpdir(), 'swarmlab-dump-'));
+    const dump = path.join(dir, `${DB}.dump`);
+    const env = { ...process.env, PGPASSWORD: lab.pg.password };
+    const conn = ['-h', '127.0.0.1', '-p', String(lab.pg.port), '-U', 'postgres'];
+    try {
+      await $({ quiet: true, env })`${bin}/pg_dump ${conn} -Fc -d ${DB} -f ${dump}`;
+      await $({ quiet: true, env })`${bin}/createdb ${conn} ${DB}_copy`;
+      await $({ quiet: true, env })`${bin}/pg_restore ${conn} --no-owner --exit-on-error -d ${DB}_copy ${dump}`;
+
+      const source = await rowCounts(lab.pg.url(DB));
+      expect(Object.keys(source)).toEqual(expect.arrayContaining(['public.customers', 'public.orders']));
+      expect(await rowCounts(lab.pg.url(`${DB}_copy`))).toEqual(source);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('pgBackRest retention (repo1-retention-full=2)', () => {
+  let lab: BackupCluster;
+
+  beforeAll(async () => {
+    lab = await startBackupCluster();
+  });
+
+  afterAll(async () => {
+    await lab?.destroy();
+  });
+
+  it('when expire runs, then it never removes the only full backup, and after 3 full backups it keeps the last 2', async () => {
+    await lab.backup('full');
+    const [only] = labels(await lab.info());
+    const expire = await lab.pgbackrest(['expire', '--repo1-retention-full=1']);
+    expect(expire.exitCode, expire.stderr).toBe(0);
+    expect(labels(await lab.info())).toEqual([only]);
+
+    // A backup expires by itself when it ends; a larger retention on the command line keeps all three for expire.
+    for (let i = 0; i < 2; i++) {
+      const backup = await lab.pgbackrest(['backup', '--type=full', '--repo1-retention-full=9']);
+      expect(backup.exitCode, backup.stderr).toBe(0);
+    }
+    const three = labels(await lab.info());
+    expect(three).toHaveLength(3);
+
+    const expired = await lab.pgbackrest(['expire']);
+    expect(expired.exitCode, expired.stderr).toBe(0);
+    const kept = await lab.info();
+    expect(labels(kept)).toEqual(three.slice(1));
+    expect(kept.every((backup) => backup.type === 'full')).toBe(true);
+  }, 60_000);
+});
