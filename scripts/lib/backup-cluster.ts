@@ -11,7 +11,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { $, type ProcessOutput } from 'zx';
 import { REPO_ROOT } from './paths.js';
-import { findPgBinDir, freePort, requirePgBinaries, startCluster, type PgCluster } from './pg-cluster.js';
+import {
+  clusterHandle,
+  clusterOwner,
+  type Owner,
+  freePort,
+  requirePgBinaries,
+  startCluster,
+  type PgCluster,
+} from './pg-cluster.js';
 import { renderTemplate } from './template.js';
 
 export const STANZA = 'swarmlab';
@@ -80,19 +88,6 @@ export async function requirePgbackrest(): Promise<void> {
   throw new Error(`pgBackRest is missing. Install it with: ${INSTALL_HINT}`);
 }
 
-interface Owner {
-  prefix: string[];
-  uid?: number;
-  gid?: number;
-}
-
-async function postgresOwner(): Promise<Owner> {
-  if (process.getuid?.() !== 0) return { prefix: [] };
-  const uid = Number((await $({ quiet: true })`id -u postgres`).stdout.trim());
-  const gid = Number((await $({ quiet: true })`id -g postgres`).stdout.trim());
-  return { prefix: ['runuser', '-u', 'postgres', '--'], uid, gid };
-}
-
 async function privateDir(dir: string, owner: Owner): Promise<string> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (owner.uid !== undefined) await chown(dir, owner.uid, owner.gid ?? owner.uid);
@@ -112,7 +107,7 @@ export interface BackupClusterOptions {
 export async function startBackupCluster(options: BackupClusterOptions = {}): Promise<BackupCluster> {
   await requirePgbackrest();
   const bin = await requirePgBinaries();
-  const owner = await postgresOwner();
+  const owner = await clusterOwner();
   const root = await privateDir(await mkdtemp(path.join(tmpdir(), 'swarmlab-pgbackrest-')), owner);
   const repoPath = await privateDir(path.join(root, 'repo'), owner);
   const logPath = await privateDir(path.join(root, 'log'), owner);
@@ -194,7 +189,25 @@ export async function startBackupCluster(options: BackupClusterOptions = {}): Pr
       ? ['--type=time', `--target=${target.time}`, '--target-action=promote']
       : ['--type=default'];
     await mustRun(['restore', `--pg1-path=${dataDir}`, ...targetArgs]);
-    const handle = scratchInstance({ bin, owner, scratch, dataDir, port, password: source.password });
+    const handle = clusterHandle({
+      bin,
+      owner,
+      root: scratch,
+      dataDir,
+      port,
+      password: source.password,
+      startTimeoutSeconds: 120,
+      settings: {
+        listen_addresses: '127.0.0.1',
+        fsync: 'off',
+        // Recovery refuses to run with lower limits than the source had (pg-cluster's values).
+        max_connections: '200',
+        max_wal_senders: '5',
+        // A scratch instance to inspect: it must never push WAL into the source's repository.
+        archive_mode: 'off',
+        log_min_messages: 'warning',
+      },
+    });
     restored.push(handle);
     await handle.start();
     await waitForPromotion(handle);
@@ -227,75 +240,6 @@ export async function startBackupCluster(options: BackupClusterOptions = {}): Pr
       for (const instance of restored) await instance.destroy();
       await source.destroy();
       await rm(root, { recursive: true, force: true });
-    },
-  };
-}
-
-interface ScratchOptions {
-  bin: string;
-  owner: Owner;
-  scratch: string;
-  dataDir: string;
-  port: number;
-  password: string;
-}
-
-/** A handle on a restored data directory: same shape as a PgCluster, started with its own port and socket. */
-function scratchInstance({ bin, owner, scratch, dataDir, port, password }: ScratchOptions): PgCluster {
-  const logFile = path.join(scratch, 'server.log');
-  const quiet = $({ quiet: true, cwd: scratch });
-  const settings = {
-    listen_addresses: '127.0.0.1',
-    port: String(port),
-    unix_socket_directories: scratch,
-    fsync: 'off',
-    // Recovery refuses to run with lower limits than the source had (pg-cluster's values).
-    max_connections: '200',
-    max_wal_senders: '5',
-    // A scratch instance to inspect: it must never push WAL into the source's repository.
-    archive_mode: 'off',
-    log_min_messages: 'warning',
-  };
-  const serverOptions = Object.entries(settings)
-    .map(([key, value]) => `-c ${key}=${value}`)
-    .join(' ');
-  const start = async () => {
-    try {
-      await quiet`${owner.prefix} ${bin}/pg_ctl start -w -t 120 -D ${dataDir} -l ${logFile} -o ${serverOptions}`;
-    } catch (error) {
-      const log = await readFile(logFile, 'utf8').catch(() => '');
-      throw new Error(`restored instance did not start on port ${port}: ${log.split('\n').slice(-10).join('\n')}`, {
-        cause: error,
-      });
-    }
-  };
-  const stop = async () => {
-    if (existsSync(path.join(dataDir, 'postmaster.pid'))) {
-      await quiet`${owner.prefix} ${bin}/pg_ctl stop -w -m fast -D ${dataDir}`.nothrow();
-    }
-  };
-  let destroyed = false;
-  return {
-    host: '127.0.0.1',
-    port,
-    dataDir,
-    superuser: 'postgres',
-    password,
-    url: (database, user = 'postgres', pass = password) =>
-      `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(pass)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
-    psqlFile: async (database, file, vars = {}) => {
-      const varArgs = Object.entries(vars).flatMap(([name, value]) => ['-v', `${name}=${value}`]);
-      await quiet({
-        env: { ...process.env, PGPASSWORD: password },
-      })`${findPgBinDir()}/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p ${port} -U postgres -d ${database} ${varArgs} -f ${file}`;
-    },
-    start,
-    stop,
-    destroy: async () => {
-      if (destroyed) return;
-      destroyed = true;
-      await stop();
-      await rm(scratch, { recursive: true, force: true });
     },
   };
 }

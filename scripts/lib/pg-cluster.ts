@@ -63,14 +63,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-interface Owner {
+export interface Owner {
   /** Prefix that runs a command as the cluster's owner: initdb refuses to run as root. */
   prefix: string[];
   uid?: number;
   gid?: number;
 }
 
-async function clusterOwner(): Promise<Owner> {
+export async function clusterOwner(): Promise<Owner> {
   if (process.getuid?.() !== 0) return { prefix: [] };
   const uid = Number((await $({ quiet: true })`id -u postgres`.nothrow()).stdout.trim());
   if (!uid) throw new Error('running as root needs a "postgres" user to own test clusters: useradd --system postgres');
@@ -103,7 +103,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<PgClus
   const root = await mkdtemp(path.join(tmpdir(), 'swarmlab-pg-'));
   if (owner.uid !== undefined) await chown(root, owner.uid, owner.gid ?? owner.uid);
   const dataDir = path.join(root, 'data');
-  const logFile = path.join(root, 'server.log');
   const port = await freePort();
   const primary = options.replicaOf;
   const password = primary?.password ?? randomBytes(18).toString('base64url');
@@ -121,14 +120,48 @@ export async function startCluster(options: ClusterOptions = {}): Promise<PgClus
     await rm(pwFile);
   }
 
-  const settings = { ...SERVER_SETTINGS, ...options.settings, port: String(port), unix_socket_directories: root };
+  const cluster = clusterHandle({
+    bin,
+    owner,
+    root,
+    dataDir,
+    port,
+    password,
+    settings: { ...SERVER_SETTINGS, ...options.settings },
+  });
+  await cluster.start();
+  return cluster;
+}
+
+export interface HandleOptions {
+  bin: string;
+  owner: Owner;
+  /** The folder holding the data directory, the socket and the log; deleted by destroy(). */
+  root: string;
+  dataDir: string;
+  port: number;
+  /** The superuser's password. */
+  password: string;
+  /** Server settings (-c); the port and the socket directory are added. */
+  settings: Record<string, string>;
+  startTimeoutSeconds?: number;
+}
+
+/** A handle on a PostgreSQL data directory: starts it on its own port and socket, stops it, deletes it. */
+export function clusterHandle(options: HandleOptions): PgCluster {
+  const { bin, root, dataDir, port, password } = options;
+  const as = options.owner.prefix;
+  const logFile = path.join(root, 'server.log');
+  const quiet = $({ quiet: true, cwd: root });
+  const settings = { ...options.settings, port: String(port), unix_socket_directories: root };
   const serverOptions = Object.entries(settings)
     .map(([key, value]) => `-c ${key}=${value}`)
     .join(' ');
+  const timeout = options.startTimeoutSeconds ?? 60;
 
   const start = async () => {
     try {
-      await quiet`${as} ${bin}/pg_ctl start -w -t 60 -D ${dataDir} -l ${logFile} -o ${serverOptions}`;
+      await quiet`${as} ${bin}/pg_ctl start -w -t ${timeout} -D ${dataDir} -l ${logFile} -o ${serverOptions}`;
     } catch (error) {
       const log = await readFile(logFile, 'utf8').catch(() => '');
       throw new Error(`PostgreSQL did not start on port ${port}: ${log.split('\n').slice(-10).join('\n')}`, {
@@ -142,8 +175,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<PgClus
     }
   };
   let destroyed = false;
-
-  await start();
   return {
     host: '127.0.0.1',
     port,
