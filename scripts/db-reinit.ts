@@ -8,8 +8,8 @@ import {
   confirm,
   findMember,
   formatSeconds,
-  locateCluster,
-  PatroniClient,
+  clientFromFlags,
+  LOCATE_FLAGS,
   streamsFrom,
   waitFor,
 } from './lib/patroni.js';
@@ -44,8 +44,7 @@ function parse(argv: string[]) {
       options: {
         yes: { type: 'boolean' },
         timeout: { type: 'string' },
-        api: { type: 'string' },
-        'api-password-file': { type: 'string' },
+        ...LOCATE_FLAGS,
       },
     });
     if (positionals.length !== 1) throw new Error('Name exactly one member: npm run db:reinit -- MEMBER.');
@@ -58,9 +57,7 @@ function parse(argv: string[]) {
 async function main() {
   const flags = parse(process.argv.slice(2));
   const timeoutMs = intFlag('timeout', flags.timeout ?? '300', 10, 24 * 3_600) * 1_000;
-  const client = new PatroniClient(
-    await locateCluster({ api: flags.api, apiPasswordFile: flags['api-password-file'] }),
-  );
+  const client = await clientFromFlags(flags);
 
   const view = await step('read the cluster', () => client.cluster());
   const member = findMember(view, flags.member);

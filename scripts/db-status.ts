@@ -6,6 +6,7 @@ import {
   formatBytes,
   formatTable,
   locateCluster,
+  LOCATE_FLAGS,
   PatroniClient,
   roleLabel,
   routerTargets,
@@ -94,8 +95,7 @@ async function main() {
   const flags = parseFlags(
     process.argv.slice(2),
     {
-      api: { type: 'string' },
-      'api-password-file': { type: 'string' },
+      ...LOCATE_FLAGS,
       'router-stats': { type: 'string' },
       json: { type: 'boolean' },
     },

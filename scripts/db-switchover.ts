@@ -8,7 +8,8 @@ import {
   confirm,
   findMember,
   formatSeconds,
-  locateCluster,
+  clientFromFlags,
+  LOCATE_FLAGS,
   PatroniClient,
   promotionProblem,
   streamsFrom,
@@ -95,15 +96,12 @@ async function main() {
       candidate: { type: 'string' },
       yes: { type: 'boolean' },
       timeout: { type: 'string' },
-      api: { type: 'string' },
-      'api-password-file': { type: 'string' },
+      ...LOCATE_FLAGS,
     },
     HELP,
   );
   const timeoutMs = intFlag('timeout', flags.timeout ?? '120', 10, 3_600) * 1_000;
-  const client = new PatroniClient(
-    await locateCluster({ api: flags.api, apiPasswordFile: flags['api-password-file'] }),
-  );
+  const client = await clientFromFlags(flags);
 
   const { view, config } = await step('read the cluster', async () => ({
     view: await client.cluster(),

@@ -84,6 +84,17 @@ export async function readDbDevFile(file = DB_DEV_FILE): Promise<{ state: DbDevF
   }
 }
 
+/** The flags with which every db:* command is pointed at a cluster (see locateCluster). */
+export const LOCATE_FLAGS = {
+  api: { type: 'string' },
+  'api-password-file': { type: 'string' },
+} as const;
+
+/** A client for the cluster those flags (or the environment, or db:dev) point at. */
+export async function clientFromFlags(flags: { api?: string | undefined; 'api-password-file'?: string | undefined }) {
+  return new PatroniClient(await locateCluster({ api: flags.api, apiPasswordFile: flags['api-password-file'] }));
+}
+
 /**
  * Finds the cluster: --api, else PATRONI_API_URL, else the running db:dev. The REST password file: the
  * flag, else PATRONI_API_PASSWORD_FILE, else db:dev's (only when talking to db:dev's cluster). The router's
