@@ -7,6 +7,7 @@ import pg from 'pg';
 import { intFlag, parseFlags, runCommand } from './lib/cli.js';
 import { startHaCluster, type HaCluster } from './lib/ha-cluster.js';
 import { step, summary } from './lib/log.js';
+import { startSequenceWriter, type SequenceWriter } from './lib/sequence-writer.js';
 import { formatSeconds, formatTable } from './lib/patroni.js';
 
 const HELP = `
@@ -33,70 +34,6 @@ const REJOIN_TIMEOUT_MS = 120_000;
 const SETTLE_MS = 2_000;
 const TABLE = 'failover_bench';
 
-/** One client committing rows 1, 2, 3, …; remembers which were acknowledged, and when. */
-class NumberedWriter {
-  readonly acked: number[] = [];
-  readonly ackedAt: number[] = [];
-  failedAttempts = 0;
-  private next = 1;
-  private stopping = false;
-  private loop?: Promise<void>;
-
-  constructor(private readonly url: string) {}
-
-  start() {
-    this.loop = this.run();
-  }
-
-  async stop() {
-    this.stopping = true;
-    await this.loop;
-  }
-
-  get lastAckAt() {
-    return this.ackedAt.at(-1) ?? 0;
-  }
-
-  /** The longest pause between two acknowledgements that spans `from`..`to` (ms), with its ends. */
-  gapAround(from: number, to: number) {
-    let start = this.ackedAt.findLastIndex((at) => at <= from);
-    if (start < 0) start = 0;
-    let end = this.ackedAt.findIndex((at) => at > to);
-    if (end < 0) end = this.ackedAt.length - 1;
-    let gap = { ms: 0, lastBefore: this.ackedAt[start]!, firstAfter: this.ackedAt[start]! };
-    for (let i = start; i < end; i += 1) {
-      const ms = this.ackedAt[i + 1]! - this.ackedAt[i]!;
-      if (ms > gap.ms) gap = { ms, lastBefore: this.ackedAt[i]!, firstAfter: this.ackedAt[i + 1]! };
-    }
-    return gap;
-  }
-
-  private async run() {
-    let client: pg.Client | undefined;
-    while (!this.stopping) {
-      try {
-        if (!client) {
-          client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 2_000, query_timeout: 5_000 });
-          client.on('error', () => undefined); // the loop sees the failure on its next query
-          await client.connect();
-        }
-        // Each attempt takes a new number: a commit whose acknowledgement was lost may still exist.
-        const n = this.next++;
-        await client.query(`INSERT INTO ${TABLE} (n) VALUES ($1)`, [n]);
-        this.acked.push(n);
-        this.ackedAt.push(performance.now());
-        await sleep(PACE_MS);
-      } catch {
-        this.failedAttempts += 1;
-        void client?.end().catch(() => undefined);
-        client = undefined;
-        await sleep(100);
-      }
-    }
-    await client?.end().catch(() => undefined);
-  }
-}
-
 interface Round {
   round: number;
   crashed: string;
@@ -106,27 +43,18 @@ interface Round {
   rejoinMs: number;
 }
 
-async function waitUntil(what: string, timeoutMs: number, done: () => boolean) {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-async function failOver(cluster: HaCluster, writer: NumberedWriter, round: number): Promise<Round> {
+async function failOver(cluster: HaCluster, writer: SequenceWriter, round: number): Promise<Round> {
   const leader = await step(`round ${round}: wait for a synchronous standby in Patroni's view`, () =>
     cluster.waitForHealthy({ replicas: 1, timeoutMs: REJOIN_TIMEOUT_MS }),
   );
-  const failedBefore = writer.failedAttempts;
-  const crashAt = performance.now();
+  const failedBefore = writer.failureCount;
   await step(`round ${round}: kill -9 the leader ${leader.name}`, () => leader.crash());
-  const crashedAt = performance.now();
+  const sentBeforeCrash = writer.attempts;
   await step(`round ${round}: wait until writes resume`, () =>
-    waitUntil('writes to resume through the rw port', RESUME_TIMEOUT_MS, () => writer.lastAckAt > crashedAt),
+    writer.waitForAcks(1, { afterSeq: sentBeforeCrash, timeoutMs: RESUME_TIMEOUT_MS }),
   );
-  const gap = writer.gapAround(crashAt, crashedAt);
-  const failedAttempts = writer.failedAttempts - failedBefore;
+  const gap = writer.outage(sentBeforeCrash);
+  const failedAttempts = writer.failureCount - failedBefore;
 
   const rejoinStarted = performance.now();
   const newLeader = await step(`round ${round}: start ${leader.name} again, wait until it streams`, async () => {
@@ -141,16 +69,16 @@ async function failOver(cluster: HaCluster, writer: NumberedWriter, round: numbe
   return { round, crashed: leader.name, newLeader: newLeader.name, unavailableMs: gap.ms, failedAttempts, rejoinMs };
 }
 
-async function countLost(cluster: HaCluster, writer: NumberedWriter) {
+async function countLost(cluster: HaCluster, writer: SequenceWriter) {
   const client = new pg.Client(cluster.url('rw', 'app'));
   await client.connect();
   try {
-    const { rows } = await client.query<{ n: string }>(`SELECT n FROM ${TABLE}`);
-    const present = new Set(rows.map((row) => Number(row.n)));
-    const acked = new Set(writer.acked);
+    const { rows } = await client.query<{ seq: string }>(`SELECT seq FROM ${TABLE}`);
+    const present = rows.map((row) => Number(row.seq));
+    const acked = new Set(writer.acks.map((ack) => ack.seq));
     return {
-      lost: writer.acked.filter((n) => !present.has(n)),
-      unacknowledgedButPresent: [...present].filter((n) => !acked.has(n)).length,
+      lost: writer.lost(present),
+      unacknowledgedButPresent: present.filter((seq) => !acked.has(seq)).length,
     };
   } finally {
     await client.end();
@@ -171,7 +99,7 @@ async function main() {
 
   const started = performance.now();
   const cluster = await step('start 3 etcd, 2 Patroni members and the db-router', () => startHaCluster());
-  const writer = new NumberedWriter(cluster.url('rw', 'app'));
+  let writer: SequenceWriter | undefined;
   const results: Round[] = [];
   try {
     await step(`create table app.${TABLE} as migrator`, async () => {
@@ -179,20 +107,20 @@ async function main() {
       await client.connect();
       try {
         await client.query(
-          `CREATE TABLE app.${TABLE} (n bigint PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT clock_timestamp())`,
+          `CREATE TABLE app.${TABLE} (seq bigint PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT clock_timestamp())`,
         );
       } finally {
         await client.end();
       }
     });
-    await step('start the writer (1 client, autocommit, through the rw port)', async () => {
-      writer.start();
-      await sleep(SETTLE_MS);
-      if (writer.acked.length === 0) throw new Error('the writer commits nothing through the rw port');
+    const running = await step('start the writer (1 client, autocommit, through the rw port)', async () => {
+      writer = startSequenceWriter(cluster.url('rw', 'app'), `app.${TABLE}`, { paceMs: PACE_MS });
+      await writer.waitForAcks(1, { timeoutMs: SETTLE_MS * 5 });
+      return writer;
     });
-    for (let round = 1; round <= rounds; round += 1) results.push(await failOver(cluster, writer, round));
-    await step('stop the writer', () => writer.stop());
-    const check = await step('check every acknowledged row exists', () => countLost(cluster, writer));
+    for (let round = 1; round <= rounds; round += 1) results.push(await failOver(cluster, running, round));
+    await step('stop the writer', () => running.stop());
+    const check = await step('check every acknowledged row exists', () => countLost(cluster, running));
 
     const unavailable = results.map((r) => r.unavailableMs);
     const med = median(unavailable);
@@ -212,11 +140,11 @@ async function main() {
       )}`,
     );
     summary(`Failover benchmark (${rounds} rounds, ${formatSeconds(performance.now() - started)})`, {
-      'acknowledged rows': String(writer.acked.length),
+      'acknowledged rows': String(running.acks.length),
       'median unavailable': formatSeconds(med),
       'worst unavailable': formatSeconds(worst),
       'acknowledged but lost':
-        String(check.lost.length) + (check.lost.length ? ` (n = ${check.lost.slice(0, 10).join(', ')}…)` : ''),
+        String(check.lost.length) + (check.lost.length ? ` (seq = ${check.lost.slice(0, 10).join(', ')}…)` : ''),
       'committed, ack lost': `${check.unacknowledgedButPresent} (a commit in flight when the leader died; not a loss)`,
     });
     summary('Aims', {
@@ -228,7 +156,7 @@ async function main() {
     console.error(`\nthe benchmark broke; the processes' last log lines:\n${await cluster.logs()}`);
     throw error;
   } finally {
-    await writer.stop();
+    await writer?.stop();
     await step('stop the data tier and delete its data', () => cluster.destroy());
   }
 }

@@ -12,7 +12,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runMigrations } from '../../api/src/lib/migrations.js';
 import { startHaCluster, type ClusterMember, type HaCluster, type PgMember } from '../../scripts/lib/ha-cluster.js';
-import { startSequenceWriter } from './helpers/sequence-writer.js';
+import { startSequenceWriter } from '../../scripts/lib/sequence-writer.js';
 
 const INSUFFICIENT_PRIVILEGE = '42501';
 const READ_ONLY_TRANSACTION = '25006';

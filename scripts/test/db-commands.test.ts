@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHaCluster, type HaCluster } from '../lib/ha-cluster.js';
 import { REPO_ROOT as REPO } from '../lib/paths.js';
+import { startSequenceWriter, type SequenceWriter } from '../lib/sequence-writer.js';
 
 const TSX = path.join(REPO, 'node_modules/.bin/tsx');
 const COMMAND_TIMEOUT_MS = 150_000;
@@ -45,44 +46,6 @@ function run(script: string, args: string[]): Promise<Result> {
   });
 }
 
-/** One client committing rows 1, 2, 3, … through the rw port, reconnecting on error; keeps what was acknowledged. */
-function startWriter(url: string) {
-  const acked: number[] = [];
-  const ackedAt: number[] = [];
-  let stopping = false;
-  const loop = (async () => {
-    let next = 1;
-    let client: pg.Client | undefined;
-    while (!stopping) {
-      try {
-        if (!client) {
-          client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000, query_timeout: 5_000 });
-          client.on('error', () => undefined);
-          await client.connect();
-        }
-        const n = next++;
-        await client.query('INSERT INTO switchover_probe (n) VALUES ($1)', [n]);
-        acked.push(n);
-        ackedAt.push(performance.now());
-        await sleep(10);
-      } catch {
-        void client?.end().catch(() => undefined);
-        client = undefined;
-        await sleep(100);
-      }
-    }
-    await client?.end().catch(() => undefined);
-  })();
-  return {
-    acked,
-    ackedAt,
-    stop: async () => {
-      stopping = true;
-      await loop;
-    },
-  };
-}
-
 async function query(url: string, sql: string) {
   const client = new pg.Client(url);
   await client.connect();
@@ -97,7 +60,7 @@ describe('db: operator commands against a Patroni cluster', () => {
   let cluster: HaCluster;
   let secretsDir: string;
   let api: string[];
-  let writer: ReturnType<typeof startWriter> | undefined;
+  let writer: SequenceWriter | undefined;
 
   beforeAll(async () => {
     cluster = await startHaCluster();
@@ -182,35 +145,31 @@ describe('db: operator commands against a Patroni cluster', () => {
     async () => {
       await query(
         cluster.url('rw', 'migrator'),
-        'CREATE TABLE app.switchover_probe (n bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())',
+        'CREATE TABLE app.switchover_probe (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())',
       );
       const before = await leaderName();
       const other = cluster.members.find((m) => m.name !== before)!.name;
-      writer = startWriter(cluster.url('rw', 'app'));
-      await sleep(1_000);
+      const probe = startSequenceWriter(cluster.url('rw', 'app'), 'app.switchover_probe', { paceMs: 10 });
+      writer = probe;
+      await probe.waitForAcks(5, { timeoutMs: 10_000 });
 
       const result = await run('db-switchover', ['--yes', ...api]);
-      const finishedAt = performance.now();
-      const resumed = await (async () => {
-        while (performance.now() - finishedAt < 30_000) {
-          if ((writer.ackedAt.at(-1) ?? 0) > finishedAt) return true;
-          await sleep(100);
-        }
-        return false;
-      })();
-      await writer.stop();
+      const finishedAt = Date.now();
+      const resumed = await probe.waitForAcks(1, { since: finishedAt, timeoutMs: 30_000 }).then(
+        () => true,
+        () => false,
+      );
+      await probe.stop();
 
       expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
       expect(await leaderName()).toBe(other);
       expect(resumed).toBe(true);
-      const { rows } = await query(cluster.url('rw', 'app'), 'SELECT n FROM switchover_probe');
-      const present = new Set(rows.map((row: { n: string }) => Number(row.n)));
-      expect(writer.acked.filter((n) => !present.has(n))).toEqual([]);
-      const gaps = writer.ackedAt.slice(1).map((at, i) => at - writer!.ackedAt[i]!);
+      const { rows } = await query(cluster.url('rw', 'app'), 'SELECT seq FROM switchover_probe');
+      expect(probe.lost(rows.map((row: { seq: string }) => Number(row.seq)))).toEqual([]);
       const took = /took\s+(.+)/.exec(result.stdout)?.[1] ?? '?';
       console.log(
         `switchover ${before} → ${other}: command took ${took}; writes paused at most ` +
-          `${(Math.max(...gaps) / 1000).toFixed(1)} s; ${writer.acked.length} rows acknowledged, none lost`,
+          `${(probe.longestGap().ms / 1000).toFixed(1)} s; ${probe.acks.length} rows acknowledged, none lost`,
       );
     },
     180_000,
