@@ -8,6 +8,7 @@ import { runMigrations } from '../src/lib/migrations.js';
 import { freePort, startCluster } from '../../scripts/lib/pg-cluster.js';
 import { createTestDatabase, ROLES_SQL, type TestDatabase } from './helpers/cluster.js';
 import { compareShapes, shapeFromDatabase, shapeFromPrisma } from './helpers/schema-drift.js';
+import { queryOnce } from '../../scripts/lib/sql.js';
 
 const databases: TestDatabase[] = [];
 afterAll(async () => {
@@ -18,16 +19,6 @@ async function emptyDatabase() {
   const database = await createTestDatabase({ migrated: false });
   databases.push(database);
   return database;
-}
-
-async function sql(url: string, statement: string) {
-  const client = new pg.Client(url);
-  await client.connect();
-  try {
-    return await client.query(statement);
-  } finally {
-    await client.end();
-  }
 }
 
 describe('migrations', () => {
@@ -46,14 +37,14 @@ describe('migrations', () => {
     ]);
     expect([...first, ...second].sort()).toEqual([...(first.length ? first : second)].sort());
     expect(await runMigrations({ databaseUrl: database.urls.migrator })).toEqual([]);
-    const history = await sql(database.urls.superuser, 'SELECT name FROM migrations.pgmigrations');
+    const history = await queryOnce(database.urls.superuser, 'SELECT name FROM migrations.pgmigrations');
     expect(history.rowCount).toBe(first.length + second.length);
   });
 
   it('when the database drifts from schema.prisma, then every difference is reported', async () => {
     const database = await emptyDatabase();
     await runMigrations({ databaseUrl: database.urls.migrator });
-    await sql(
+    await queryOnce(
       database.urls.superuser,
       `ALTER TABLE app.users ALTER COLUMN name DROP NOT NULL;
        ALTER TABLE app.users ALTER COLUMN active SET DEFAULT false;
@@ -128,7 +119,7 @@ describe('the migration command', () => {
 
 describe('roles', () => {
   const failsWith = async (url: string, statement: string) => {
-    const error = await sql(url, statement).then(
+    const error = await queryOnce(url, statement).then(
       () => undefined,
       (e: { code?: string }) => e,
     );
@@ -145,17 +136,17 @@ describe('roles', () => {
     expect(await failsWith(app, 'DROP TABLE app.items')).toBe('42501');
     expect(await failsWith(app, 'SELECT * FROM migrations.pgmigrations')).toBe('42501');
     expect(await failsWith(app, 'CREATE SCHEMA evil')).toBe('42501');
-    await sql(app, "INSERT INTO users (email, name) VALUES ('dml@example.com', 'DML')");
-    const rows = await sql(app, "UPDATE users SET name = 'ok' WHERE email = 'dml@example.com' RETURNING id");
+    await queryOnce(app, "INSERT INTO users (email, name) VALUES ('dml@example.com', 'DML')");
+    const rows = await queryOnce(app, "UPDATE users SET name = 'ok' WHERE email = 'dml@example.com' RETURNING id");
     expect(rows.rowCount).toBe(1);
-    await sql(app, "DELETE FROM users WHERE email = 'dml@example.com'");
+    await queryOnce(app, "DELETE FROM users WHERE email = 'dml@example.com'");
   });
 
   it('when the readonly role writes, then it is refused; it can read', async () => {
     const database = await createTestDatabase();
     databases.push(database);
     const { readonly } = database.urls;
-    expect((await sql(readonly, 'SELECT count(*) FROM users')).rowCount).toBe(1);
+    expect((await queryOnce(readonly, 'SELECT count(*) FROM users')).rowCount).toBe(1);
     expect(await failsWith(readonly, "INSERT INTO users (email, name) VALUES ('ro@example.com', 'RO')")).toMatch(
       /^(25006|42501)$/,
     );

@@ -7,11 +7,11 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { chown, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { $ } from 'zx';
 import { freePort, requirePgBinaries } from './pg-cluster.js';
 import { renderTemplate } from './template.js';
 import { REPO_ROOT as REPO } from './paths.js';
+import { queryOnce } from './sql.js';
 
 const POSTGRES_DIR = path.join(REPO, 'postgres');
 export const SCOPE = 'swarmlab';
@@ -396,24 +396,26 @@ export async function startHaCluster(): Promise<HaCluster> {
           // PostgreSQL reports it sync: until then a crash of the leader would leave no one to promote.
           if (replicas > 0 && !streaming.some((m) => m.role === 'sync_standby')) return undefined;
           const leader = cluster.member(leaders[0]!.name);
-          const replication = await queryOne(
-            leader.url('postgres', 'postgres'),
-            `SELECT count(*) FILTER (WHERE state = 'streaming') AS streaming,
-                    count(*) FILTER (WHERE sync_state = 'sync') AS sync
-               FROM pg_stat_replication`,
-          );
-          if (Number(replication.streaming) < replicas || (replicas > 0 && Number(replication.sync) < 1)) {
+          const [replication] = (
+            await queryOnce(
+              leader.url('postgres', 'postgres'),
+              `SELECT count(*) FILTER (WHERE state = 'streaming') AS streaming,
+                      count(*) FILTER (WHERE sync_state = 'sync') AS sync
+                 FROM pg_stat_replication`,
+            )
+          ).rows;
+          if (Number(replication?.streaming ?? 0) < replicas || (replicas > 0 && Number(replication?.sync ?? 0) < 1)) {
             return undefined;
           }
           // Healthy for clients too: the router sends writes to this leader and reads to a replica.
-          const rw = await queryOne(cluster.url('rw', 'postgres', 'postgres'), 'SELECT inet_server_port() AS port');
-          if (rw.port !== leader.pgPort) return undefined;
+          const [rw] = (await queryOnce(cluster.url('rw', 'postgres', 'postgres'), 'SELECT inet_server_port() AS port'))
+            .rows;
+          if (rw?.port !== leader.pgPort) return undefined;
           if (replicas > 0) {
-            const ro = await queryOne(
-              cluster.url('ro', 'postgres', 'postgres'),
-              'SELECT pg_is_in_recovery() AS standby',
-            );
-            if (!ro.standby) return undefined;
+            const [ro] = (
+              await queryOnce(cluster.url('ro', 'postgres', 'postgres'), 'SELECT pg_is_in_recovery() AS standby')
+            ).rows;
+            if (!ro?.standby) return undefined;
           }
           return leader;
         });
@@ -438,16 +440,6 @@ export async function startHaCluster(): Promise<HaCluster> {
   } catch (error) {
     await cleanup();
     throw error;
-  }
-}
-
-async function queryOne(url: string, sql: string): Promise<Record<string, unknown>> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
-  await client.connect();
-  try {
-    return (await client.query(sql)).rows[0] as Record<string, unknown>;
-  } finally {
-    await client.end();
   }
 }
 

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHaCluster, type HaCluster } from '../lib/ha-cluster.js';
 import { REPO_ROOT as REPO } from '../lib/paths.js';
 import { startSequenceWriter, type SequenceWriter } from '../lib/sequence-writer.js';
+import { queryOnce } from '../lib/sql.js';
 
 const TSX = path.join(REPO, 'node_modules/.bin/tsx');
 const COMMAND_TIMEOUT_MS = 150_000;
@@ -44,16 +44,6 @@ function run(script: string, args: string[]): Promise<Result> {
       resolve({ code, stdout, stderr, ms: performance.now() - started });
     });
   });
-}
-
-async function query(url: string, sql: string) {
-  const client = new pg.Client(url);
-  await client.connect();
-  try {
-    return await client.query(sql);
-  } finally {
-    await client.end();
-  }
 }
 
 describe('db: operator commands against a Patroni cluster', () => {
@@ -143,7 +133,7 @@ describe('db: operator commands against a Patroni cluster', () => {
     'db:switchover --yes › when a writer commits numbered rows, then the other member leads, writes resume ' +
       'and no acknowledged row is lost',
     async () => {
-      await query(
+      await queryOnce(
         cluster.url('rw', 'migrator'),
         'CREATE TABLE app.switchover_probe (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())',
       );
@@ -164,8 +154,8 @@ describe('db: operator commands against a Patroni cluster', () => {
       expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
       expect(await leaderName()).toBe(other);
       expect(resumed).toBe(true);
-      const { rows } = await query(cluster.url('rw', 'app'), 'SELECT seq FROM switchover_probe');
-      expect(probe.lost(rows.map((row: { seq: string }) => Number(row.seq)))).toEqual([]);
+      const { rows } = await queryOnce<{ seq: string }>(cluster.url('rw', 'app'), 'SELECT seq FROM switchover_probe');
+      expect(probe.lost(rows.map((row) => Number(row.seq)))).toEqual([]);
       const took = /took\s+(.+)/.exec(result.stdout)?.[1] ?? '?';
       console.log(
         `switchover ${before} → ${other}: command took ${took}; writes paused at most ` +

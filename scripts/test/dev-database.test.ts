@@ -1,22 +1,12 @@
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../api/src/config.js';
 import { ADMIN_EMAIL, apiEnv, startDevDatabase, writeApiSecrets, type DevDatabase } from '../lib/dev-database.js';
+import { queryOnce } from '../lib/sql.js';
 
 const mode = async (file: string) => (await stat(file)).mode & 0o777;
-
-async function query(url: string, sql: string) {
-  const client = new pg.Client(url);
-  await client.connect();
-  try {
-    return await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 describe('startDevDatabase', () => {
   let db: DevDatabase;
@@ -31,18 +21,18 @@ describe('startDevDatabase', () => {
   });
 
   it('when started, then swarmlab is migrated and the app role may change rows but not the schema', async () => {
-    const inserted = await query(
+    const inserted = await queryOnce(
       db.urls.app,
       "INSERT INTO users (email, name) VALUES ('dev@lab.localhost', 'Dev') RETURNING id",
     );
-    const ddl = query(db.urls.app, 'CREATE TABLE app.intruder (id int)');
+    const ddl = queryOnce(db.urls.app, 'CREATE TABLE app.intruder (id int)');
 
     expect(inserted.rowCount).toBe(1);
     await expect(ddl).rejects.toMatchObject({ code: '42501' });
-    const tables = await query(db.urls.superuser, "SELECT to_regclass('app.intruder') AS intruder");
-    expect(tables.rows[0].intruder).toBeNull();
-    const migrations = await query(db.urls.superuser, 'SELECT count(*)::int AS n FROM migrations.pgmigrations');
-    expect(migrations.rows[0].n).toBeGreaterThan(0);
+    const tables = await queryOnce(db.urls.superuser, "SELECT to_regclass('app.intruder') AS intruder");
+    expect(tables.rows[0]?.intruder).toBeNull();
+    const migrations = await queryOnce(db.urls.superuser, 'SELECT count(*)::int AS n FROM migrations.pgmigrations');
+    expect(migrations.rows[0]?.n).toBeGreaterThan(0);
   });
 
   it('when given the dev environment, then the API configuration loads with the first admin', async () => {

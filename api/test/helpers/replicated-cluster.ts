@@ -4,6 +4,7 @@ import pg from 'pg';
 import { startCluster, type PgCluster } from '../../../scripts/lib/pg-cluster.js';
 import { runMigrations } from '../../src/lib/migrations.js';
 import { ROLES_SQL } from './cluster.js';
+import { queryOnce } from '../../../scripts/lib/sql.js';
 
 export interface ReplicatedCluster {
   primary: PgCluster;
@@ -23,15 +24,7 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
     app_password: randomBytes(12).toString('hex'),
     readonly_password: randomBytes(12).toString('hex'),
   };
-  const sql = async (cluster: PgCluster, statement: string) => {
-    const client = new pg.Client(cluster.url('swarmlab'));
-    await client.connect();
-    try {
-      return await client.query(statement);
-    } finally {
-      await client.end();
-    }
-  };
+  const sql = (cluster: PgCluster, statement: string) => queryOnce(cluster.url('swarmlab'), statement);
   let replica: PgCluster | undefined;
   try {
     const admin = new pg.Client(primary.url('postgres'));
@@ -52,10 +45,10 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
     appUrl: (cluster) => cluster.url('swarmlab', 'app', passwords.app_password),
     sql,
     async caughtUp() {
-      const { rows } = await sql(primary, 'SELECT pg_current_wal_lsn()::text AS lsn');
+      const [current] = (await sql(primary, 'SELECT pg_current_wal_lsn()::text AS lsn')).rows;
       for (let i = 0; i < 100; i++) {
-        const done = await sql(r, `SELECT pg_last_wal_replay_lsn() >= '${rows[0].lsn}'::pg_lsn AS ok`);
-        if (done.rows[0].ok) return;
+        const done = await sql(r, `SELECT pg_last_wal_replay_lsn() >= '${String(current?.lsn)}'::pg_lsn AS ok`);
+        if (done.rows[0]?.ok) return;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       throw new Error('the replica did not catch up within 5 s');
