@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { parseFlags, runCommand } from './lib/cli.js';
 import { ensureLabSecrets, labDir, rotatable, SECRET_NAMES, type SecretsReport } from './lib/lab-secrets.js';
+import { ensureNodeTls } from './lib/lab-node-tls.js';
 import { parseLabDomain, serverNames } from './lib/lab-tls.js';
 import { step, summary } from './lib/log.js';
 
@@ -76,6 +77,9 @@ async function main() {
     ensureLabSecrets({ labDir: labDir(), labDomain, rotate: flags.rotate, dryRun: flags['dry-run'] }),
   );
   print(report, serverNames(labDomain));
+  if (flags['dry-run']) return;
+  const nodeRows = await step("the nodes' certificates (Docker API, registry)", () => ensureNodeTls());
+  summary('Node certificates (lab CA)', Object.fromEntries(nodeRows.map((row) => [row.name, `${row.status}  ${row.file}${row.note ? `  (${row.note})` : ''}`])));
 }
 
 await runCommand(main);

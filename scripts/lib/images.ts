@@ -77,7 +77,7 @@ export interface BuildResult {
 }
 
 /** Builds one image; passes the build args its Dockerfile declares; the full output goes to reports/images/. */
-export async function buildImage(spec: ImageSpec, info: BuildInfo, options: { noCache?: boolean } = {}) {
+export async function buildImage(spec: Pick<ImageSpec, 'name' | 'dockerfile' | 'context'>, info: BuildInfo, options: { noCache?: boolean } = {}) {
   const started = performance.now();
   const dockerfile = path.join(ROOT, spec.dockerfile);
   const values: Record<string, string> = {
@@ -115,7 +115,7 @@ export async function buildImages(specs: ImageSpec[], info: BuildInfo, options: 
 }
 
 /** The base images must exist: they come from images:seed (or a registry). */
-export async function requireBaseImages(specs: ImageSpec[]) {
+export async function requireBaseImages(specs: Pick<ImageSpec, 'dockerfile'>[]) {
   const needed = new Set<string>();
   for (const spec of specs) {
     const dockerfile = await fs.readFile(path.join(ROOT, spec.dockerfile), 'utf8');

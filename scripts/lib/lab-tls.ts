@@ -41,6 +41,14 @@ export function serverNames(labDomain?: string): string[] {
   return domains.flatMap((domain) => [`*.${domain}`, domain]);
 }
 
+/** The IP addresses in a certificate's subjectAltName. */
+export function certificateIps(cert: X509Certificate): string[] {
+  return (cert.subjectAltName ?? '')
+    .split(', ')
+    .filter((entry) => entry.startsWith('IP Address:'))
+    .map((entry) => entry.slice('IP Address:'.length));
+}
+
 /** The DNS names in a certificate's subjectAltName. */
 export function certificateNames(cert: X509Certificate): string[] {
   return (cert.subjectAltName ?? '')
@@ -94,9 +102,19 @@ export async function inspectCa(files: TlsFiles): Promise<'missing' | 'ok'> {
 
 /** Why the server certificate must be issued again, or undefined when it is fine as it is. */
 export async function serverCertProblem(files: TlsFiles, names: string[], now: Date): Promise<string | undefined> {
-  const [keyPem, certPem, caPem] = await Promise.all(
-    [files.serverKey, files.serverCert, files.caCert].map((file) => readIfExists(file)),
-  );
+  return certProblem({ key: files.serverKey, cert: files.serverCert, caCert: files.caCert }, now, { dns: names });
+}
+
+/**
+ * Why a certificate must be issued again (missing, not from the lab CA, wrong key, near its end, other names), or
+ * undefined when it is fine as it is.
+ */
+export async function certProblem(
+  files: { key: string; cert: string; caCert: string },
+  now: Date,
+  names: { dns: string[]; ips?: string[] },
+): Promise<string | undefined> {
+  const [keyPem, certPem, caPem] = await Promise.all([files.key, files.cert, files.caCert].map((f) => readIfExists(f)));
   if (keyPem === undefined || certPem === undefined) return 'missing';
   const cert = parseCert(certPem);
   const ca = caPem === undefined ? undefined : parseCert(caPem);
@@ -107,8 +125,9 @@ export async function serverCertProblem(files: TlsFiles, names: string[], now: D
   if (validTo.getTime() - now.getTime() < RENEW_BEFORE_DAYS * DAY_MS) {
     return `expires ${validTo.toISOString().slice(0, 10)}`;
   }
-  const have = certificateNames(cert).sort().join(' ');
-  if (have !== [...names].sort().join(' ')) return `names changed, had ${certificateNames(cert).join(' ')}`;
+  const wanted = [...names.dns, ...(names.ips ?? []).map((ip) => `IP:${ip}`)].sort().join(' ');
+  const have = [...certificateNames(cert), ...certificateIps(cert).map((ip) => `IP:${ip}`)];
+  if (have.sort().join(' ') !== wanted) return `names changed, had ${have.join(' ')}`;
   return undefined;
 }
 
@@ -172,29 +191,48 @@ export async function stageServerCert(
   ca: { key: string; cert: string },
   names: string[],
 ): Promise<void> {
-  const key = staging.pathFor(files.serverKey);
+  const commonName = names.find((name) => !name.startsWith('*.')) ?? names[0]!;
+  await stageCert(staging, { key: files.serverKey, cert: files.serverCert }, ca, { commonName, dns: names });
+}
+
+export interface CertSubject {
+  commonName: string;
+  dns?: string[];
+  ips?: string[];
+  /** serverAuth (default) for a server, clientAuth for a client of a mutual-TLS server. */
+  usage?: 'serverAuth' | 'clientAuth';
+}
+
+/** Stages a new key and a certificate for `subject`, signed by the CA at `ca` (paths, maybe staged ones). */
+export async function stageCert(
+  staging: Staging,
+  files: { key: string; cert: string },
+  ca: { key: string; cert: string },
+  subject: CertSubject,
+): Promise<void> {
+  const key = staging.pathFor(files.key);
   await writeFile(key, newKeyPem(), { mode: 0o600, flag: 'wx' });
-  const cert = staging.pathFor(files.serverCert);
+  const cert = staging.pathFor(files.cert);
+  const altNames = [...(subject.dns ?? []).map((name) => `DNS:${name}`), ...(subject.ips ?? []).map((ip) => `IP:${ip}`)];
   const config = `[req]
 distinguished_name = dn
 prompt = no
 [dn]
 O = swarmlab
-CN = ${names.find((name) => !name.startsWith('*.'))}
-[server_ext]
+CN = ${subject.commonName}
+[cert_ext]
 basicConstraints = critical, CA:false
 keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = ${names.map((name) => `DNS:${name}`).join(', ')}
-subjectKeyIdentifier = hash
+extendedKeyUsage = ${subject.usage ?? 'serverAuth'}
+${altNames.length > 0 ? `subjectAltName = ${altNames.join(', ')}\n` : ''}subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 `;
   await withConfig(config, async (cnf) => {
-    const csr = path.join(path.dirname(cnf), 'server.csr');
+    const csr = path.join(path.dirname(cnf), 'cert.csr');
     await $({ quiet: true })`openssl req -new -sha256 -config ${cnf} -key ${key} -out ${csr}`;
     const args = ['-req', '-sha256', '-days', String(SERVER_VALID_DAYS), '-set_serial', serial(), '-in', csr];
     await $({
       quiet: true,
-    })`openssl x509 ${args} -CA ${ca.cert} -CAkey ${ca.key} -extfile ${cnf} -extensions server_ext -out ${cert}`;
+    })`openssl x509 ${args} -CA ${ca.cert} -CAkey ${ca.key} -extfile ${cnf} -extensions cert_ext -out ${cert}`;
   });
 }

@@ -1,0 +1,81 @@
+// Where the lab is: node1's Docker API over mutual TLS (the node drivers forward it to 127.0.0.1:2376 and put the
+// client certificate in .lab/docker), or whatever DOCKER_HOST names. Every command that talks to the swarm goes
+// through here, so it does not care which driver made the nodes.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { $ } from 'zx';
+import { StopError } from './cli.js';
+import { lastLine } from './docker.js';
+import { labPaths, type LabPaths } from './lab-secrets.js';
+import { nodeTlsPaths } from './lab-node-tls.js';
+
+export const MANAGER_API = 'tcp://127.0.0.1:2376';
+/** Where the host pushes images (node1's registry, forwarded) and where the nodes pull them from. */
+export const REGISTRY_PUSH = '127.0.0.1:5000';
+export const REGISTRY_PULL = 'node1:5000';
+export const HTTPS_PORT = 8443;
+export const HTTP_PORT = 8080;
+export const labUrl = (name: string) => `https://${name}.lab.localhost:${HTTPS_PORT}`;
+
+export interface Lab {
+  /** The environment for the docker CLI: DOCKER_HOST (+ DOCKER_TLS_VERIFY, DOCKER_CERT_PATH). */
+  env: Record<string, string>;
+  docker: Docker;
+  describe: string;
+  driver: 'docker' | 'vagrant' | 'external';
+}
+
+/** Which driver made the nodes, as lab:up or the Vagrantfile left it in .lab/lab.json. */
+export async function labDriver(paths: LabPaths = labPaths()): Promise<Lab['driver'] | undefined> {
+  const text = await readFile(path.join(paths.root, 'lab.json'), 'utf8').catch(() => undefined);
+  if (!text) return undefined;
+  const driver = (JSON.parse(text) as { driver?: string }).driver;
+  return driver === 'docker' || driver === 'vagrant' ? driver : undefined;
+}
+
+/** The lab's manager, from DOCKER_HOST when set, else node1's TLS API with the certificates in .lab/docker. */
+export async function findLab(paths: LabPaths = labPaths(), env = process.env): Promise<Lab> {
+  if (env.DOCKER_HOST) {
+    const vars = Object.fromEntries(
+      ['DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH'].flatMap((name) => (env[name] ? [[name, env[name]!]] : [])),
+    );
+    return { env: vars, docker: new Docker(), describe: `DOCKER_HOST=${env.DOCKER_HOST}`, driver: 'external' };
+  }
+  const certPath = nodeTlsPaths(paths).dockerCertPath;
+  const files = ['ca.pem', 'cert.pem', 'key.pem'].map((file) => path.join(certPath, file));
+  if (!files.every((file) => existsSync(file))) {
+    throw new StopError(
+      `No lab found: ${path.relative(process.cwd(), certPath)} has no client certificate for node1's Docker API.\n` +
+        'Start a lab first: npm run lab:up (nodes as containers) or vagrant up (VMs); or set DOCKER_HOST.',
+    );
+  }
+  const [ca, cert, key] = await Promise.all(files.map((file) => readFile(file)));
+  const url = new URL(MANAGER_API.replace('tcp:', 'https:'));
+  return {
+    env: { DOCKER_HOST: MANAGER_API, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certPath },
+    docker: new Docker({ host: url.hostname, port: Number(url.port), protocol: 'https', ca, cert, key }),
+    describe: `node1's Docker API at ${MANAGER_API} (mutual TLS)`,
+    driver: (await labDriver(paths)) ?? 'vagrant',
+  };
+}
+
+/** Stops with the next step unless the manager answers and is a swarm manager. */
+export async function requireManager(lab: Lab): Promise<void> {
+  const info = await $({ quiet: true, env: { ...process.env, ...lab.env } })`docker info --format ${'{{json .Swarm}}'}`
+    .nothrow()
+    .timeout('20s');
+  if (info.exitCode !== 0) {
+    throw new StopError(
+      `The lab's manager does not answer (${lastLine(info.stderr) || 'timed out'}) at ${lab.describe}.\n` +
+        'Is the lab up? npm run lab:status; start it with npm run lab:up (or vagrant up).',
+    );
+  }
+  const swarm = JSON.parse(info.stdout) as { LocalNodeState?: string; ControlAvailable?: boolean };
+  if (swarm.LocalNodeState !== 'active' || !swarm.ControlAvailable) {
+    throw new StopError(
+      `${lab.describe} is not a swarm manager (state ${swarm.LocalNodeState ?? 'unknown'}): run npm run lab:up again.`,
+    );
+  }
+}

@@ -1,0 +1,90 @@
+// The nodes' TLS, from the lab CA: node1's certificate (its Docker API on :2376 and the lab registry on :5000) and
+// the host's client certificate for that API (mutual TLS). `npm run secrets` and lab:up make them, once; they are
+// issued again when missing, near their end, or no longer from the current CA.
+import { copyFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { certProblem, stageCert, type CertSubject } from './lab-tls.js';
+import { labPaths, type LabPaths, type Status } from './lab-secrets.js';
+import { ensurePrivateDir, PRIVATE_DIR_MODE, readIfExists, Staging } from './private-files.js';
+
+/** node1's names: in the lab network, through the host's forwarded ports, and as a Vagrant VM. */
+export const NODE1_SUBJECT: CertSubject = {
+  commonName: 'node1',
+  dns: ['node1', 'localhost'],
+  ips: ['127.0.0.1', '192.168.56.11'],
+};
+export const CLIENT_SUBJECT: CertSubject = { commonName: 'swarmlab-operator', usage: 'clientAuth' };
+
+export interface NodeTlsPaths {
+  /** Shared with the nodes (bind mount or Vagrant synced folder): ca.crt, node1.crt, node1.key, swarm/. */
+  shared: string;
+  sharedCa: string;
+  node1Cert: string;
+  node1Key: string;
+  /** The host's client for node1's Docker API, laid out for DOCKER_CERT_PATH: ca.pem, cert.pem, key.pem. */
+  dockerCertPath: string;
+}
+
+export function nodeTlsPaths(paths: LabPaths = labPaths()): NodeTlsPaths {
+  const shared = path.join(paths.root, 'nodes');
+  return {
+    shared,
+    sharedCa: path.join(shared, 'ca.crt'),
+    node1Cert: path.join(shared, 'node1.crt'),
+    node1Key: path.join(shared, 'node1.key'),
+    dockerCertPath: path.join(paths.root, 'docker'),
+  };
+}
+
+export interface NodeTlsRow {
+  name: string;
+  status: Status;
+  file: string;
+  note?: string;
+}
+
+/** Makes what is missing or stale; needs the lab CA (ensureLabSecrets first). */
+export async function ensureNodeTls(paths: LabPaths = labPaths(), now = new Date()): Promise<NodeTlsRow[]> {
+  const nodes = nodeTlsPaths(paths);
+  const ca = { key: paths.tlsFiles.caKey, cert: paths.tlsFiles.caCert };
+  const rel = (file: string) => path.relative(paths.root, file);
+  const wanted = [
+    { name: 'node1_cert', subject: NODE1_SUBJECT, key: nodes.node1Key, cert: nodes.node1Cert },
+    {
+      name: 'docker_client_cert',
+      subject: CLIENT_SUBJECT,
+      key: path.join(nodes.dockerCertPath, 'key.pem'),
+      cert: path.join(nodes.dockerCertPath, 'cert.pem'),
+    },
+  ];
+  await mkdir(paths.root, { recursive: true, mode: PRIVATE_DIR_MODE });
+  for (const dir of [nodes.shared, nodes.dockerCertPath]) await ensurePrivateDir(dir);
+
+  const rows: NodeTlsRow[] = [];
+  const staging = new Staging();
+  try {
+    for (const { name, subject, key, cert } of wanted) {
+      const problem = await certProblem({ key, cert, caCert: ca.cert }, now, {
+        dns: subject.dns ?? [],
+        ips: subject.ips ?? [],
+      });
+      rows.push({
+        name,
+        status: problem === undefined ? 'kept' : problem === 'missing' ? 'created' : 'reissued',
+        file: rel(cert),
+        ...(problem && problem !== 'missing' && { note: problem }),
+      });
+      if (problem !== undefined) await stageCert(staging, { key, cert }, ca, subject);
+    }
+    await staging.commit();
+  } catch (error) {
+    await staging.discard();
+    throw error;
+  }
+  // The CA certificate, public, where the nodes and the docker CLI look for it.
+  const caPem = await readIfExists(ca.cert);
+  for (const copy of [nodes.sharedCa, path.join(nodes.dockerCertPath, 'ca.pem')]) {
+    if ((await readIfExists(copy)) !== caPem) await copyFile(ca.cert, copy);
+  }
+  return rows;
+}
