@@ -79,7 +79,12 @@ async function main() {
   print(report, serverNames(labDomain));
   if (flags['dry-run']) return;
   const nodeRows = await step("the nodes' certificates (Docker API, registry)", () => ensureNodeTls());
-  summary('Node certificates (lab CA)', Object.fromEntries(nodeRows.map((row) => [row.name, `${row.status}  ${row.file}${row.note ? `  (${row.note})` : ''}`])));
+  summary(
+    'Node certificates (lab CA)',
+    Object.fromEntries(
+      nodeRows.map((row) => [row.name, `${row.status}  ${row.file}${row.note ? `  (${row.note})` : ''}`]),
+    ),
+  );
 }
 
 await runCommand(main);

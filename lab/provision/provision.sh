@@ -146,22 +146,29 @@ wait_for_docker() {
 
 swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}'; }
 
+# node1 leaves the worker join token and its address in SHARED/swarm/ (mode 600), on every run: a purged
+# SHARED folder gets them back.
+publish_join_token() {
+  install -d -m 700 "$SHARED/swarm"
+  (
+    umask 077
+    docker swarm join-token -q worker >"$SHARED/swarm/worker-token"
+    printf '%s\n' "$ADDR" >"$SHARED/swarm/manager-addr"
+  )
+}
+
 join_swarm() {
   wait_for_docker
   if [[ $(swarm_state) == active ]]; then
     log "already in the swarm"
-    return
+    [[ $NODE == "$MANAGER" ]] && publish_join_token
+    return 0
   fi
-  install -d -m 700 "$SHARED/swarm"
   if [[ $NODE == "$MANAGER" ]]; then
     log "initialising the swarm, advertising $ADDR"
     docker swarm init --advertise-addr "$ADDR" --listen-addr "$ADDR:2377" >/dev/null
-    (
-      umask 077
-      docker swarm join-token -q worker >"$SHARED/swarm/worker-token"
-    )
-    printf '%s\n' "$ADDR" >"$SHARED/swarm/manager-addr"
-    return
+    publish_join_token
+    return 0
   fi
   local token_file=$SHARED/swarm/worker-token i
   for ((i = 0; i < 120; i++)); do
@@ -175,15 +182,27 @@ join_swarm() {
 }
 
 # node1 zone=1 etcd=1; node2 zone=2 etcd=2 db=1; node3 zone=3 etcd=3 db=2 (see docker-compose.yml).
+# A node made again (a VM recreated, a purged container) joins as a new node with the old name; the old entry stays
+# Down. Those are removed, and nodes are labelled by ID, so a name is never ambiguous.
 label_nodes() {
-  local node n
-  for node in $(docker node ls --format '{{.Hostname}}'); do
-    [[ $node =~ ^node([1-3])$ ]] || continue
+  local id name status n
+  local -A ready=()
+  while read -r id name status; do
+    [[ $status == Ready ]] && ready[$name]=$id
+  done < <(docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}}')
+  while read -r id name status; do
+    if [[ $status != Ready && -n ${ready[$name]:-} ]]; then
+      docker node rm --force "$id" >/dev/null
+      log "removed the old entry of $name ($id, $status)"
+    fi
+  done < <(docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}}')
+  for name in "${!ready[@]}"; do
+    [[ $name =~ ^node([1-3])$ ]] || continue
     n=${BASH_REMATCH[1]}
     local labels=(--label-add "zone=$n" --label-add "etcd=$n")
     ((n > 1)) && labels+=(--label-add "db=$((n - 1))")
-    docker node update "${labels[@]}" "$node" >/dev/null
-    log "labelled $node: ${labels[*]//--label-add /}"
+    docker node update "${labels[@]}" "${ready[$name]}" >/dev/null
+    log "labelled $name: ${labels[*]//--label-add /}"
   done
 }
 

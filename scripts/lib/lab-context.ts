@@ -39,7 +39,9 @@ export async function labDriver(paths: LabPaths = labPaths()): Promise<Lab['driv
 export async function findLab(paths: LabPaths = labPaths(), env = process.env): Promise<Lab> {
   if (env.DOCKER_HOST) {
     const vars = Object.fromEntries(
-      ['DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH'].flatMap((name) => (env[name] ? [[name, env[name]!]] : [])),
+      ['DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH'].flatMap((name) =>
+        env[name] ? [[name, env[name]!]] : [],
+      ),
     );
     return { env: vars, docker: new Docker(), describe: `DOCKER_HOST=${env.DOCKER_HOST}`, driver: 'external' };
   }
@@ -57,7 +59,7 @@ export async function findLab(paths: LabPaths = labPaths(), env = process.env): 
     env: { DOCKER_HOST: MANAGER_API, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certPath },
     docker: new Docker({ host: url.hostname, port: Number(url.port), protocol: 'https', ca, cert, key }),
     describe: `node1's Docker API at ${MANAGER_API} (mutual TLS)`,
-    driver: (await labDriver(paths)) ?? 'vagrant',
+    driver: (await labDriver(paths)) ?? 'external',
   };
 }
 

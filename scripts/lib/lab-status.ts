@@ -29,7 +29,10 @@ export async function labStatus(lab: Lab): Promise<void> {
     console.log('\nNo swarmlab stack deployed. Next: npm run deploy');
     return;
   }
-  const ls = await $({ quiet: true, env: { ...process.env, ...lab.env } })`docker service ls --filter ${`label=com.docker.stack.namespace=${STACK}`} --format ${'{{.Name}}\t{{.Replicas}}\t{{.Image}}'}`;
+  const ls = await $({
+    quiet: true,
+    env: { ...process.env, ...lab.env },
+  })`docker service ls --filter ${`label=com.docker.stack.namespace=${STACK}`} --format ${'{{.Name}}\t{{.Replicas}}\t{{.Image}}'}`;
   const tasks = await lab.docker.listTasks({ filters: { 'desired-state': ['running'] } });
   const nodeName = new Map(nodes.map((node) => [node.ID, node.Description?.Hostname ?? '']));
   printTable(
@@ -50,5 +53,7 @@ export async function labStatus(lab: Lab): Promise<void> {
       })
       .sort((a, b) => a[0]!.localeCompare(b[0]!)),
   );
-  console.log(`\nURLs: ${['api', 'grafana', 'prometheus', 'alertmanager', 'traefik', 'jenkins'].map(labUrl).join('  ')}`);
+  console.log(
+    `\nURLs: ${['api', 'grafana', 'prometheus', 'alertmanager', 'traefik', 'jenkins'].map(labUrl).join('  ')}`,
+  );
 }

@@ -213,7 +213,10 @@ export async function stageCert(
   const key = staging.pathFor(files.key);
   await writeFile(key, newKeyPem(), { mode: 0o600, flag: 'wx' });
   const cert = staging.pathFor(files.cert);
-  const altNames = [...(subject.dns ?? []).map((name) => `DNS:${name}`), ...(subject.ips ?? []).map((ip) => `IP:${ip}`)];
+  const altNames = [
+    ...(subject.dns ?? []).map((name) => `DNS:${name}`),
+    ...(subject.ips ?? []).map((ip) => `IP:${ip}`),
+  ];
   const config = `[req]
 distinguished_name = dn
 prompt = no

@@ -102,27 +102,51 @@ export const configHashVariable = (config: string) => `${config.toUpperCase()}_H
 /** The variable that holds a secret's version (jwt_secret → JWT_SECRET_VERSION). */
 export const secretVersionVariable = (secret: string) => `${secret.toUpperCase()}_VERSION`;
 
+/** The variable that holds an image's tag (db-router → DB_ROUTER_TAG). */
+export const imageTagVariable = (image: string) => `${image.toUpperCase().replace(/-/g, '_')}_TAG`;
+
 export interface StackVariableOptions {
-  /** The image tag of every swarmlab/* image (the git SHA). */
-  tag: string;
+  /** The tag of every swarmlab/* image, or a tag per image name (api, postgres, ...). */
+  tag: string | Readonly<Record<string, string>>;
   /** Where nodes pull images; the stack file's default when unset. */
   registry?: string;
   /** The secrets' versions (readVersions() of lab-secrets.ts). */
   versions: Versions;
   /** The repository (docker-compose.yml and the config files). */
   root?: string;
+  /** The stack files, relative to root (default: docker-compose.yml alone). */
+  files?: readonly string[];
 }
 
-/** Every variable docker-compose.yml needs: TAG, REGISTRY, a hash per config file, a version per secret. */
+/** The swarmlab/* image names the stack files use. */
+export async function stackImages(root: string = REPO_ROOT, files: readonly string[] = ['docker-compose.yml']) {
+  const names = new Set<string>();
+  for (const file of files) {
+    const text = await readFile(path.join(root, file), 'utf8');
+    for (const match of text.matchAll(/\/swarmlab\/([a-z0-9-]+):/g)) names.add(match[1]!);
+  }
+  return [...names].sort();
+}
+
+/** Every variable the stack files need: a tag per image, REGISTRY, a hash per config file, a version per secret. */
 export async function stackVariables(options: StackVariableOptions): Promise<Record<string, string>> {
   const root = options.root ?? REPO_ROOT;
-  const compose = parse(await readFile(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-    configs?: Record<string, { file?: string }>;
-  };
-  const variables: Record<string, string> = { TAG: options.tag };
+  const files = options.files ?? ['docker-compose.yml'];
+  const variables: Record<string, string> = {};
+  for (const image of await stackImages(root, files)) {
+    const tag = typeof options.tag === 'string' ? options.tag : options.tag[image];
+    if (tag === undefined) throw new Error(`no tag for the image ${image}`);
+    variables[imageTagVariable(image)] = tag;
+  }
   if (options.registry) variables.REGISTRY = options.registry;
-  for (const [key, config] of Object.entries(compose.configs ?? {})) {
-    if (config.file) variables[configHashVariable(key)] = fileHash(path.resolve(root, config.file));
+  for (const file of files) {
+    const compose = parse(await readFile(path.join(root, file), 'utf8'), { merge: true }) as {
+      configs?: Record<string, { file?: string }>;
+    };
+    for (const [key, config] of Object.entries(compose.configs ?? {})) {
+      // Relative to the first file's folder, the repository root, as docker stack resolves them.
+      if (config.file) variables[configHashVariable(key)] = fileHash(path.resolve(root, config.file));
+    }
   }
   for (const name of SECRET_NAMES) {
     const version = options.versions[name];

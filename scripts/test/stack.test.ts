@@ -107,10 +107,10 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
   });
 
   it('when a variable that deploy sets is missing, then it refuses to render and names it', async () => {
-    const { TAG: _tag, ...withoutTag } = variables;
+    const { API_TAG: _tag, ...withoutTag } = variables;
     const noTag = await render(['docker-compose.yml'], withoutTag);
     expect(noTag.ok).toBe(false);
-    expect(noTag.stderr).toContain('TAG');
+    expect(noTag.stderr).toContain('API_TAG');
     const { JWT_SECRET_VERSION: _version, ...withoutVersion } = variables;
     const noVersion = await render(['docker-compose.yml'], withoutVersion);
     expect(noVersion.ok).toBe(false);

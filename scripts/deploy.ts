@@ -1,0 +1,307 @@
+// `npm run deploy`: the stack onto the lab's swarm, whichever driver made the nodes. Secrets → images (built, and
+// pushed to the lab registry when their content is new) → migrations (a one-shot job) → `docker stack deploy` →
+// wait until every service has converged → smoke test through the edge → summary. On failure: roll back what this
+// deploy changed, print the failing service's errors and logs, exit non-zero.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parse, stringify } from 'yaml';
+import { $ } from 'zx';
+import { intFlag, parseFlags, runCommand, StopError } from './lib/cli.js';
+import { contentTag, planImages, stackFingerprint, servicesToRollBack, type ImageInspect } from './lib/deploy-plan.js';
+import { formatMs, printTable, requireDocker, run, runWithProgress } from './lib/docker.js';
+import { buildImages, buildInfo, IMAGES, imageRef, requireBaseImages } from './lib/images.js';
+import { findLab, labUrl, REGISTRY_PULL, REGISTRY_PUSH, requireManager, type Lab } from './lib/lab-context.js';
+import { LabClient, labHttp } from './lib/lab-https.js';
+import { ensureNodeTls } from './lib/lab-node-tls.js';
+import {
+  dockerSecretName,
+  ensureLabSecrets,
+  labDir,
+  labPaths,
+  readVersions,
+  STACK,
+  type LabPaths,
+} from './lib/lab-secrets.js';
+import {
+  ensureDockerSecrets,
+  failureDetails,
+  pruneOldSecrets,
+  runJob,
+  ServiceFailure,
+  serviceStates,
+  stackService,
+  waitForConvergence,
+} from './lib/lab-swarm.js';
+import { parseLabDomain } from './lib/lab-tls.js';
+import { step, summary } from './lib/log.js';
+import { REPO_ROOT } from './lib/paths.js';
+import { registryHas } from './lib/registry.js';
+import { stackImages, stackVariables } from './lib/stack-policy.js';
+
+const HELP = `
+Usage: npm run deploy [-- --edge traefik|haproxy] [--timeout <seconds>]
+
+Deploys the stack (docker-compose.yml) onto the lab found in .lab/ (npm run lab:up or vagrant up) or at DOCKER_HOST:
+  secrets (npm run secrets) and their Docker secrets → images built, and pushed to the lab registry when their
+  content is new (tag c-<content hash>: unchanged images keep their digest and their services do not roll) →
+  migrations (a one-shot Swarm job, before the API rolls) → docker stack deploy → wait until every service has
+  converged → smoke test through the edge → summary. Nothing changed since the last deploy: it says so and stops.
+  On failure: rolls back the services this deploy updated, prints the failing service's errors and last logs,
+  exits 1.
+
+Options:
+  --edge traefik   Traefik is the TLS entry point (default)
+  --edge haproxy   where Traefik's official image cannot be pulled: HAProxy (lab/edge-fallback/) takes its ports
+                   and routes api.lab.localhost only
+  --timeout <s>    how long services may take to converge (default 600)
+
+Environment: LAB_EDGE (default for --edge), LAB_DIR, LAB_DOMAIN, DOCKER_HOST.
+`;
+
+const DEPLOY_DIR = () => path.join(labDir(), 'deploy');
+const LAST = () => path.join(DEPLOY_DIR(), 'last.json');
+const cliEnv = (lab: Lab) => ({ ...process.env, ...lab.env });
+
+interface LastDeploy {
+  fingerprint: string;
+  commit: string;
+  at: string;
+  images: Record<string, string>;
+}
+
+async function readLast(): Promise<LastDeploy | undefined> {
+  const text = await readFile(LAST(), 'utf8').catch(() => undefined);
+  return text ? (JSON.parse(text) as LastDeploy) : undefined;
+}
+
+/** Builds the stack's images; returns each one's content tag (its name in the lab registry). */
+async function buildStackImages(names: string[]) {
+  const specs = IMAGES.filter((spec) => names.includes(spec.name));
+  const missing = names.filter((name) => !specs.some((spec) => spec.name === name));
+  if (missing.length > 0) throw new Error(`no image spec for ${missing.join(', ')} (scripts/lib/images.ts)`);
+  await requireBaseImages(specs);
+  const info = await buildInfo();
+  await buildImages(specs, info);
+  const tags: Record<string, string> = {};
+  for (const name of names) {
+    const inspect = JSON.parse(
+      (await run($({ quiet: true })`docker image inspect ${imageRef(name, info.tag)}`)).stdout,
+    );
+    tags[name] = contentTag((inspect as ImageInspect[])[0]!);
+  }
+  return { info, tags };
+}
+
+async function pushImages(local: (name: string) => string, tags: Record<string, string>, paths: LabPaths) {
+  const present = new Set<string>();
+  for (const [name, tag] of Object.entries(tags))
+    if (await registryHas(paths, name, tag)) present.add(`${name}:${tag}`);
+  const plan = planImages(
+    Object.entries(tags).map(([name, tag]) => ({ name, tag })),
+    present,
+  );
+  for (const image of plan.filter((entry) => entry.push)) {
+    const target = `${REGISTRY_PUSH}/swarmlab/${image.name}:${image.tag}`;
+    await step(`push ${target}`, async () => {
+      await run($({ quiet: true })`docker tag ${local(image.name)} ${target}`);
+      await runWithProgress(`push ${image.name}`, $({ quiet: true })`docker push ${target}`);
+    });
+  }
+  return plan;
+}
+
+/** docker stack config: the stack files with every variable filled in, as one document. */
+async function renderStack(lab: Lab, files: string[], variables: Record<string, string>): Promise<string> {
+  const args = files.flatMap((file) => ['-c', file]);
+  return (
+    await run($({ quiet: true, cwd: REPO_ROOT, env: { ...cliEnv(lab), ...variables } })`docker stack config ${args}`)
+  ).stdout;
+}
+
+async function stackDeploy(lab: Lab, rendered: string, name: string) {
+  const file = path.join(DEPLOY_DIR(), name);
+  await writeFile(file, rendered, { mode: 0o600 });
+  await run(
+    $({ quiet: true, env: cliEnv(lab) })`docker stack deploy --detach=true --resolve-image always -c ${file} ${STACK}`,
+  );
+}
+
+async function migrate(lab: Lab, apiTag: string, versions: Awaited<ReturnType<typeof readVersions>>) {
+  const output = await runJob(
+    lab,
+    {
+      name: 'migrate',
+      image: `${REGISTRY_PULL}/swarmlab/api:${apiTag}`,
+      command: ['node', 'dist/migrate.js'],
+      networks: [`${STACK}_data`],
+      // The api image runs as node (uid 1000).
+      secrets: [
+        { source: dockerSecretName('migration_database_url', versions), target: 'migration_database_url', uid: 1000 },
+      ],
+      env: { MIGRATION_DATABASE_URL_FILE: '/run/secrets/migration_database_url', MIGRATION_WAIT_SECONDS: '180' },
+    },
+    240_000,
+  );
+  return output.split('\n').pop() ?? '';
+}
+
+/** Through the edge: HTTPS with the lab CA answers /readyz, plain HTTP redirects to HTTPS. */
+async function smokeTest(timeoutMs = 90_000) {
+  const client = new LabClient();
+  const deadline = Date.now() + timeoutMs;
+  let problem = '';
+  try {
+    while (Date.now() < deadline) {
+      try {
+        const ready = await client.request({ host: 'api', path: '/readyz' });
+        const redirect = await labHttp('api', '/readyz');
+        const location = String(redirect.headers.location ?? '');
+        if (ready.status === 200 && redirect.status >= 301 && redirect.status <= 308 && location.startsWith('https://'))
+          return `GET ${labUrl('api')}/readyz 200, http → ${location}`;
+        problem = `readyz ${ready.status}, http ${redirect.status} ${location}`;
+      } catch (error) {
+        problem = (error as Error).message;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  } finally {
+    client.close();
+  }
+  throw new ServiceFailure('api', `smoke test through the edge failed for ${timeoutMs / 1000} s: ${problem}`);
+}
+
+async function rollBack(lab: Lab, updated: string[]) {
+  const names = servicesToRollBack(updated, await serviceStates(lab).catch(() => []));
+  for (const name of names) {
+    const result = await $({
+      quiet: true,
+      env: cliEnv(lab),
+    })`docker service rollback --detach ${stackService(name)}`.nothrow();
+    console.error(`  rollback ${name}: ${result.exitCode === 0 ? 'started' : result.stderr.trim()}`);
+  }
+}
+
+async function main() {
+  const flags = parseFlags(
+    process.argv.slice(2),
+    {
+      edge: { type: 'string', default: process.env.LAB_EDGE || 'traefik' },
+      timeout: { type: 'string', default: '600' },
+    },
+    HELP,
+  );
+  if (flags.edge !== 'traefik' && flags.edge !== 'haproxy') throw new StopError('--edge must be traefik or haproxy.');
+  const timeoutMs = intFlag('timeout', flags.timeout, 30, 3600) * 1000;
+  const started = performance.now();
+  const paths = labPaths();
+
+  await requireDocker();
+  const lab = await step('find the lab', async () => {
+    const found = await findLab(paths);
+    await requireManager(found);
+    return found;
+  });
+  const files = [
+    'docker-compose.yml',
+    // IPsec between real VMs; it carries no traffic between Docker-in-Docker nodes (ENVIRONMENT.md).
+    ...(lab.driver === 'vagrant' ? ['docker-compose.vagrant.yml'] : []),
+    ...(flags.edge === 'haproxy' ? ['lab/edge-fallback/stack.yml'] : []),
+  ];
+  await step('secrets', async () => {
+    await ensureLabSecrets({ labDir: labDir(), labDomain: parseLabDomain(process.env.LAB_DOMAIN) });
+    await ensureNodeTls(paths);
+  });
+  const versions = await readVersions(paths);
+  const newSecrets = await step('Docker secrets', () => ensureDockerSecrets(lab, paths, versions));
+
+  const names = await stackImages(REPO_ROOT, files);
+  const { info, tags } = await buildStackImages(names);
+  const plan = await step('push to the lab registry', () =>
+    pushImages((name) => imageRef(name, info.tag), tags, paths),
+  );
+
+  const variables = await stackVariables({ tag: tags, registry: REGISTRY_PULL, versions, files });
+  const rendered = await step('render the stack', () => renderStack(lab, files, variables));
+  const fingerprint = stackFingerprint(rendered);
+  const last = await readLast();
+  const before = await serviceStates(lab);
+  const declared = Object.keys((parse(rendered) as { services: Record<string, unknown> }).services);
+  const allThere = declared.every((name) => before.some((state) => state.name === name));
+  const healthy = before.every((state) => state.running === state.desired);
+  if (last?.fingerprint === fingerprint && allThere && healthy) {
+    summary('Nothing changed: the lab already runs this stack', {
+      deployed: `${last.at} (commit ${last.commit.slice(0, 12)})`,
+      services: `${before.length}, all converged`,
+      next: `npm run lab:status; ${labUrl('api')}`,
+    });
+    return;
+  }
+
+  await mkdir(DEPLOY_DIR(), { recursive: true, mode: 0o700 });
+  // No API yet (a new lab, or a first deploy that stopped early): the database may have no schema.
+  const firstDeploy = !before.some((state) => state.name === 'api');
+  const updated = declared.filter((name) => before.some((state) => state.name === name));
+  try {
+    if (firstDeploy) {
+      // The data tier first, then the schema, then the API on it.
+      const withoutApi = parse(rendered) as { services: Record<string, unknown> };
+      delete withoutApi.services.api;
+      await step('deploy the data tier and the edge', () => stackDeploy(lab, stringify(withoutApi), 'stack-first.yml'));
+      await step('wait for the data tier', () => waitForConvergence(lab, timeoutMs, (name) => name !== 'api'));
+    }
+    const migrated = await step('migrations (one-shot job)', () => migrate(lab, tags.api!, versions));
+    await step(`docker stack deploy ${STACK}`, () => stackDeploy(lab, rendered, 'stack.yml'));
+    await step('wait until every service has converged', () => waitForConvergence(lab, timeoutMs));
+    const smoke = await step('smoke test through the edge', () => smokeTest());
+    const removed = await pruneOldSecrets(lab, versions);
+    await writeFile(
+      LAST(),
+      `${JSON.stringify({ fingerprint, commit: info.sha, at: new Date().toISOString(), images: tags }, null, 2)}\n`,
+      { mode: 0o600 },
+    );
+    const states = await serviceStates(lab);
+    printTable(
+      'Services',
+      ['service', 'replicas', 'image'],
+      states
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((state) => [state.name, `${state.running}/${state.desired}`, tags[imageOf(rendered, state.name)] ?? '']),
+    );
+    summary(
+      `Deployed in ${formatMs(performance.now() - started)} (commit ${info.sha.slice(0, 12)}, edge ${flags.edge})`,
+      {
+        images: `${plan.filter((image) => image.push).length} pushed, ${plan.filter((image) => !image.push).length} unchanged`,
+        secrets: `${newSecrets.length} new Docker secret(s)${removed.length > 0 ? `, ${removed.length} old removed` : ''}`,
+        migrations: migrated,
+        smoke,
+        api: `${labUrl('api')} (docs: /docs)`,
+        ...(flags.edge === 'traefik' && {
+          'ops UIs': ['grafana', 'prometheus', 'alertmanager', 'traefik'].map(labUrl).join(' '),
+        }),
+        credentials: `${path.relative(process.cwd(), paths.secrets)}/admin_password (admin@lab.localhost), ops_basic_auth.password (admin)`,
+        'trust the CA': 'npm run trust-ca',
+        next: 'npm run lab:status',
+      },
+    );
+  } catch (error) {
+    if (error instanceof ServiceFailure) {
+      console.error(`✗ ${error.message}`);
+      await rollBack(lab, updated);
+      console.error(await failureDetails(lab, error.service));
+      if (error.service === 'traefik') {
+        console.error("If Traefik's image cannot be pulled here, deploy with --edge haproxy.");
+      }
+      throw new StopError(`Deploy failed: ${error.message}\nFix it, then run npm run deploy again.`);
+    }
+    throw error;
+  }
+}
+
+/** The swarmlab/* image name a rendered service runs. */
+function imageOf(rendered: string, service: string): string {
+  const image = (parse(rendered) as { services: Record<string, { image?: string }> }).services[service]?.image ?? '';
+  return /\/swarmlab\/([a-z0-9-]+):/.exec(image)?.[1] ?? '';
+}
+
+await runCommand(main);

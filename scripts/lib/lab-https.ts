@@ -1,0 +1,88 @@
+// Requests to the lab through its published HTTPS port, as a browser would send them to
+// https://<name>.lab.localhost:8443 (SNI and Host), trusting the lab CA only. No DNS needed: the port is on 127.0.0.1.
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { HTTP_PORT, HTTPS_PORT } from './lab-context.js';
+import { labPaths } from './lab-secrets.js';
+import { BASE_DOMAIN } from './lab-tls.js';
+
+export interface LabResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+export interface LabRequest {
+  /** The lab host name's first label: api, grafana, ... */
+  host: string;
+  method?: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  timeoutMs?: number;
+}
+
+/** A client for the lab's HTTPS port that keeps connections open (for load) and trusts the lab CA only. */
+export class LabClient {
+  private readonly agent: Agent;
+
+  constructor(ca: string | Buffer = readFileSync(labPaths().tlsFiles.caCert)) {
+    this.agent = new Agent({ ca, keepAlive: true, maxSockets: 16 });
+  }
+
+  request(options: LabRequest): Promise<LabResponse> {
+    const host = `${options.host}.${BASE_DOMAIN}`;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: HTTPS_PORT,
+          servername: host,
+          method: options.method ?? 'GET',
+          path: options.path,
+          agent: this.agent,
+          timeout: options.timeoutMs ?? 10_000,
+          headers: { host: `${host}:${HTTPS_PORT}`, ...options.headers },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+          );
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`${options.method ?? 'GET'} ${host}${options.path}: timed out`)));
+      req.on('error', reject);
+      req.end(options.body);
+    });
+  }
+
+  close() {
+    this.agent.destroy();
+  }
+}
+
+/** A plain-HTTP request to the lab's HTTP port (which only redirects). */
+export function labHttp(host: string, path: string): Promise<LabResponse> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port: HTTP_PORT,
+        path,
+        headers: { host: `${host}.${BASE_DOMAIN}:${HTTP_PORT}` },
+        timeout: 10_000,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: '' }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`GET http://${host}.${BASE_DOMAIN}${path}: timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -1,0 +1,184 @@
+// Talking to the lab's swarm through its manager: Docker secrets, the stack's services and their convergence,
+// one-shot jobs, and what to show when something fails.
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import type Docker from 'dockerode';
+import { $ } from 'zx';
+import { StopError } from './cli.js';
+import { convergence, type ServiceState } from './deploy-plan.js';
+import { formatMs, indent, tail } from './docker.js';
+import type { Lab } from './lab-context.js';
+import { dockerSecretName, SECRET_NAMES, secretFile, STACK, type LabPaths, type Versions } from './lab-secrets.js';
+
+export const stackService = (name: string) => `${STACK}_${name}`;
+const STACK_LABEL = `com.docker.stack.namespace=${STACK}`;
+
+/** Creates the Docker secret of every lab secret's current version that the swarm lacks; returns their names. */
+export async function ensureDockerSecrets(lab: Lab, paths: LabPaths, versions: Versions): Promise<string[]> {
+  const existing = new Set((await lab.docker.listSecrets()).map((secret) => secret.Spec?.Name));
+  const created: string[] = [];
+  for (const name of SECRET_NAMES) {
+    const dockerName = dockerSecretName(name, versions);
+    if (existing.has(dockerName)) continue;
+    const data = await readFile(secretFile(name, paths));
+    await lab.docker.createSecret({
+      Name: dockerName,
+      Data: data.toString('base64'),
+      Labels: { 'swarmlab.secret': name, 'swarmlab.version': String(versions[name]) },
+    });
+    created.push(dockerName);
+  }
+  return created;
+}
+
+/** Removes Docker secrets of older versions that no service uses any more; returns their names. */
+export async function pruneOldSecrets(lab: Lab, versions: Versions): Promise<string[]> {
+  const removed: string[] = [];
+  for (const secret of await lab.docker.listSecrets({ filters: { label: ['swarmlab.secret'] } })) {
+    const labels = secret.Spec?.Labels ?? {};
+    const current = versions[labels['swarmlab.secret'] ?? ''];
+    if (current === undefined || Number(labels['swarmlab.version']) >= current) continue;
+    try {
+      await lab.docker.getSecret(secret.ID).remove();
+      removed.push(secret.Spec?.Name ?? secret.ID);
+    } catch {
+      // Still mounted by a task that has not rolled yet: removed by a later deploy.
+    }
+  }
+  return removed;
+}
+
+type Service = Awaited<ReturnType<Docker['listServices']>>[number];
+type Task = Awaited<ReturnType<Docker['listTasks']>>[number];
+
+export async function stackServices(lab: Lab): Promise<Service[]> {
+  return lab.docker.listServices({ filters: { label: [STACK_LABEL] } });
+}
+
+/** Each stack service's replicas wanted and running its current image, its update state and recent task errors. */
+export async function serviceStates(lab: Lab): Promise<ServiceState[]> {
+  const [services, tasks] = await Promise.all([
+    stackServices(lab),
+    lab.docker.listTasks({ filters: { label: [STACK_LABEL] } }) as Promise<Task[]>,
+  ]);
+  return services.map((service) => {
+    const image = service.Spec?.TaskTemplate && (service.Spec.TaskTemplate as { ContainerSpec?: { Image?: string } });
+    const own = tasks.filter((task) => task.ServiceID === service.ID);
+    const running = own.filter(
+      (task) =>
+        task.DesiredState === 'running' &&
+        task.Status?.State === 'running' &&
+        (task.Spec as { ContainerSpec?: { Image?: string } } | undefined)?.ContainerSpec?.Image ===
+          image?.ContainerSpec?.Image,
+    ).length;
+    const taskErrors = own
+      .filter((task) => task.Status?.Err)
+      .sort((a, b) => String(b.UpdatedAt).localeCompare(String(a.UpdatedAt)))
+      .map((task) => task.Status!.Err!)
+      .slice(0, 3);
+    const update = (service as { UpdateStatus?: { State?: string; Message?: string } }).UpdateStatus;
+    return {
+      name: (service.Spec?.Name ?? '').replace(`${STACK}_`, ''),
+      desired: service.Spec?.Mode?.Replicated?.Replicas ?? 0,
+      running,
+      ...(update?.State && { update: update.State }),
+      ...(update?.Message && { updateMessage: update.Message }),
+      taskErrors,
+    };
+  });
+}
+
+/** Waits until every stack service has converged, printing what is pending every 5 s; throws on failure. */
+export async function waitForConvergence(lab: Lab, timeoutMs: number, only?: (name: string) => boolean) {
+  const started = performance.now();
+  let last = '';
+  for (;;) {
+    const states = (await serviceStates(lab)).filter((state) => !only || only(state.name));
+    const result = convergence(states);
+    if (result.state === 'converged') return states;
+    if (result.state === 'failed') throw new ServiceFailure(result.service, result.reason);
+    const elapsed = performance.now() - started;
+    const line = states
+      .filter((state) => result.pending.includes(state.name))
+      .map(
+        (state) => `${state.name} ${state.running}/${state.desired}${state.update === 'updating' ? ' updating' : ''}`,
+      )
+      .join(', ');
+    if (elapsed > timeoutMs) {
+      const stuck = states.find((state) => result.pending.includes(state.name))!;
+      throw new ServiceFailure(
+        stuck.name,
+        `not converged after ${formatMs(elapsed)} (${line})${stuck.taskErrors[0] ? `; last task error: ${stuck.taskErrors[0]}` : ''}`,
+      );
+    }
+    if (line !== last || Math.round(elapsed / 1000) % 15 === 0) console.error(`  … ${formatMs(elapsed)}: ${line}`);
+    last = line;
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+  }
+}
+
+/** A service that did not converge: the message names it and why; details() adds its tasks' errors and logs. */
+export class ServiceFailure extends StopError {
+  override name = 'ServiceFailure';
+  constructor(
+    readonly service: string,
+    readonly reason: string,
+  ) {
+    super(`${service}: ${reason}`);
+  }
+}
+
+/** The service's recent task errors and last log lines, to print when it failed. */
+export async function failureDetails(lab: Lab, service: string): Promise<string> {
+  const states = await serviceStates(lab).catch(() => []);
+  const errors = states.find((state) => state.name === service)?.taskErrors ?? [];
+  const logs = await $({
+    quiet: true,
+    env: { ...process.env, ...lab.env },
+  })`docker service logs --tail 20 --no-trunc --raw ${stackService(service)}`
+    .nothrow()
+    .timeout('20s');
+  return [
+    `Tasks' errors of ${service}: ${errors.length > 0 ? errors.join(' | ') : 'none reported'}`,
+    `Last log lines of ${service}:`,
+    indent(tail(logs.stdall, 20)),
+  ].join('\n');
+}
+
+export interface JobSpec {
+  name: string;
+  image: string;
+  command: string[];
+  networks: string[];
+  /** Mounted as /run/secrets/<target>, readable by `uid` only. */
+  secrets: { source: string; target: string; uid: number }[];
+  env: Record<string, string>;
+}
+
+/** Runs a one-shot Swarm job (replicated-job) to its end; returns its output; throws with its logs when it fails. */
+export async function runJob(lab: Lab, job: JobSpec, timeoutMs: number): Promise<string> {
+  const cli = $({ quiet: true, env: { ...process.env, ...lab.env } });
+  const name = `${STACK}_${job.name}`;
+  await cli`docker service rm ${name}`.nothrow();
+  await cli`docker service create --detach --name ${name} --mode replicated-job --restart-condition none ${job.networks.map((n) => `--network=${n}`)} ${job.secrets.map((s) => `--secret=source=${s.source},target=${s.target},uid=${s.uid},gid=${s.uid},mode=0400`)} ${Object.entries(job.env).map(([k, v]) => `--env=${k}=${v}`)} ${job.image} ${job.command}`;
+  const deadline = Date.now() + timeoutMs;
+  let state = 'new';
+  let err = '';
+  while (Date.now() < deadline) {
+    const tasks = await lab.docker.listTasks({ filters: { service: [name] } });
+    const task = tasks[0];
+    state = task?.Status?.State ?? 'new';
+    err = task?.Status?.Err ?? '';
+    if (['complete', 'failed', 'rejected', 'shutdown'].includes(state)) break;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+  }
+  const logs = (await cli`docker service logs --raw --no-trunc ${name}`.nothrow()).stdall;
+  await cli`docker service rm ${name}`.nothrow();
+  if (state !== 'complete') {
+    throw new StopError(
+      `The job ${job.name} ended ${state === 'new' || Date.now() >= deadline ? `unfinished after ${timeoutMs / 1000} s` : state}` +
+        `${err ? ` (${err})` : ''}; its output:\n${indent(tail(logs, 20))}`,
+    );
+  }
+  return logs.trim();
+}
