@@ -27,8 +27,9 @@ export interface LabRequest {
 export class LabClient {
   private readonly agent: Agent;
 
-  constructor(ca: string | Buffer = readFileSync(labPaths().tlsFiles.caCert)) {
-    this.agent = new Agent({ ca, keepAlive: true, maxSockets: 16 });
+  /** `ca`: the lab CA by default; null trusts the system's CAs instead (as a browser that was never told). */
+  constructor(ca: string | Buffer | null = readFileSync(labPaths().tlsFiles.caCert)) {
+    this.agent = new Agent({ ...(ca !== null && { ca }), keepAlive: true, maxSockets: 16 });
   }
 
   request(options: LabRequest): Promise<LabResponse> {

@@ -176,7 +176,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     expect(stack.networks?.[networks[0]!]?.internal).toBe(true);
   });
 
-  it('api: 3 replicas spread over nodes, secrets as files, drains before stopping, /readyz checked by Traefik', () => {
+  it('api: 3 replicas spread over nodes, secrets as files, drains before stopping, /readyz checked by Traefik, /metrics not routed', () => {
     const api = services.api!;
     expect(api.deploy?.replicas).toBe(3);
     expect(api.deploy?.placement?.preferences).toEqual([{ spread: 'node.labels.zone' }]);
@@ -190,7 +190,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     });
     const router = labelsToDynamic(labels(api), context.traefikKeys).config.http!;
     expect(router.routers!.api).toMatchObject({
-      rule: 'Host(`api.lab.localhost`)',
+      rule: 'Host(`api.lab.localhost`) && !Path(`/metrics`)',
       entryPoints: ['websecure'],
       middlewares: ['rate-limit@file', 'compress@file', 'retry@file'],
       tls: {},

@@ -1,0 +1,269 @@
+// `npm run test:e2e`: the lab from nothing on a machine with only a Docker engine. Seeds the base images, brings up
+// three Docker-in-Docker nodes (lab:up), deploys the stack (deploy), and proves through the published 127.0.0.1
+// ports what a user relies on: HTTPS with the lab CA, the API (login, CRUD, import/export), reads served by the
+// replica, API tasks over the three nodes, a zero-failure rolling update under a steady stream of requests, a worker
+// node lost, and lab:down --purge leaving nothing behind. Traffic goes only to 127.0.0.1 ports and to the
+// containers this test creates.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { $ } from 'zx';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findLab, type Lab } from '../../scripts/lib/lab-context.js';
+import { NETWORK, NODES } from '../../scripts/lib/lab-docker.js';
+import { LabClient, labHttp, type LabResponse } from '../../scripts/lib/lab-https.js';
+import { labPaths } from '../../scripts/lib/lab-secrets.js';
+import { serviceStates, stackService } from '../../scripts/lib/lab-swarm.js';
+import { REPO_ROOT } from '../../scripts/lib/paths.js';
+import { steadyStream } from './steady-stream.js';
+
+const TRAEFIK_IMAGE = 'traefik:v3.5.2';
+const MINUTE = 60_000;
+
+let labDir: string;
+let env: NodeJS.ProcessEnv;
+let edge: 'traefik' | 'haproxy';
+let lab: Lab;
+let client: LabClient;
+let token: string;
+
+/** Runs an npm script as a user would, its output shown live; throws on a non-zero exit. */
+async function npm(script: string, ...args: string[]) {
+  console.log(`\n$ npm run ${script}${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`);
+  await $({
+    cwd: REPO_ROOT,
+    env,
+    stdio: 'inherit',
+  })`npm run --silent ${script} ${args.length > 0 ? ['--', ...args] : []}`;
+}
+
+const api = (method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}) =>
+  client.request({
+    host: 'api',
+    method,
+    path: urlPath,
+    headers: {
+      ...(token && { authorization: `Bearer ${token}` }),
+      ...(body !== undefined && typeof body !== 'string' && { 'content-type': 'application/json' }),
+      ...headers,
+    },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+
+const json = (response: LabResponse) => JSON.parse(response.body) as Record<string, unknown>;
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await fn();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+  throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${(last as Error).message})` : ''}`);
+}
+
+/** Where the API's running tasks are: node name per task. */
+async function apiTaskNodes(): Promise<string[]> {
+  const nodes = await lab.docker.listNodes();
+  const names = new Map(nodes.map((node) => [node.ID, node.Description?.Hostname ?? '?']));
+  const tasks = await lab.docker.listTasks({
+    filters: { service: [stackService('api')], 'desired-state': ['running'] },
+  });
+  return tasks.filter((task) => task.Status?.State === 'running').map((task) => names.get(task.NodeID) ?? '?');
+}
+
+beforeAll(async () => {
+  const existing = await $({ quiet: true })`docker ps -aq --filter label=swarmlab.lab=node`.nothrow();
+  if (existing.exitCode !== 0)
+    throw new Error(`No Docker engine: ${existing.stderr.trim()}. Start one (.ci/run does).`);
+  if (existing.stdout.trim() && !process.env.E2E_REPLACE_LAB) {
+    throw new Error(
+      'A lab already runs on this engine: npm run lab:down -- --purge first (or set E2E_REPLACE_LAB=1 to let the test do it).',
+    );
+  }
+  labDir = await mkdtemp(path.join(tmpdir(), 'swarmlab-e2e-'));
+  env = { ...process.env, LAB_DIR: labDir, FORCE_COLOR: '0' };
+  delete env.DOCKER_HOST;
+  if (existing.stdout.trim()) await npm('lab:down', '--purge');
+  const traefik = await $({ quiet: true })`docker pull ${TRAEFIK_IMAGE}`.nothrow().timeout('60s');
+  edge = traefik.exitCode === 0 ? 'traefik' : 'haproxy';
+  if (edge === 'haproxy') {
+    console.log(
+      `\nNOTE: Traefik's official image (${TRAEFIK_IMAGE}) cannot be obtained here (${traefik.stderr.trim().split('\n').pop()}).\n` +
+        'The lab is deployed with --edge haproxy: HAProxy takes the published ports and routes api.lab.localhost; ' +
+        'every other check runs unchanged through it.',
+    );
+  }
+}, 2 * MINUTE);
+
+afterAll(async () => {
+  client?.close();
+  if (!process.env.E2E_KEEP_LAB && env) await npm('lab:down', '--purge').catch((error) => console.error(error));
+  if (labDir && !process.env.E2E_KEEP_LAB) await rm(labDir, { recursive: true, force: true });
+}, 5 * MINUTE);
+
+describe.sequential('the lab, end to end (docker driver)', () => {
+  it(
+    'seeds the base images and brings up three nodes: a swarm with labels, node1 reachable over mutual TLS',
+    async () => {
+      await npm('images:seed');
+      await npm('lab:up');
+      lab = await findLab(labPaths(labDir), env);
+      const nodes = await lab.docker.listNodes();
+      const byName = Object.fromEntries(nodes.map((node) => [node.Description?.Hostname, node]));
+      expect(Object.keys(byName).sort()).toEqual(['node1', 'node2', 'node3']);
+      for (const node of nodes) expect(node.Status?.State).toBe('ready');
+      expect(byName.node1?.Spec?.Role).toBe('manager');
+      expect(byName.node2?.Spec?.Labels).toEqual({ zone: '2', etcd: '2', db: '1' });
+      expect(byName.node3?.Spec?.Labels).toEqual({ zone: '3', etcd: '3', db: '2' });
+    },
+    10 * MINUTE,
+  );
+
+  it(
+    'deploys the whole stack; every service converges',
+    async () => {
+      await npm('deploy', '--edge', edge);
+      client = new LabClient(await readFile(path.join(labDir, 'ca/ca.crt')));
+      const states = await serviceStates(lab);
+      for (const state of states) expect(state.running, state.name).toBe(state.desired);
+      expect(states.find((state) => state.name === 'api')?.desired).toBe(3);
+    },
+    25 * MINUTE,
+  );
+
+  it('answers HTTPS with a certificate from the lab CA only; HTTP redirects to HTTPS', async () => {
+    expect((await api('GET', '/readyz')).status).toBe(200);
+    const untrusted = new LabClient(null);
+    await expect(untrusted.request({ host: 'api', path: '/readyz' })).rejects.toThrow(/certificate/i);
+    untrusted.close();
+    const redirect = await labHttp('api', '/v1/items?limit=1');
+    expect(redirect.status).toBe(301);
+    expect(redirect.headers.location).toBe('https://api.lab.localhost:8443/v1/items?limit=1');
+    expect((await api('GET', '/metrics')).status, 'metrics stay inside the monitoring network').toBe(404);
+  });
+
+  it('logs in, and does CRUD, import and export through the edge', async () => {
+    const password = (await readFile(path.join(labDir, 'secrets/admin_password'), 'utf8')).trim();
+    const login = await api('POST', '/v1/auth/login', { email: 'admin@lab.localhost', password });
+    expect(login.status).toBe(200);
+    token = String(json(login).accessToken);
+
+    const created = await api('POST', '/v1/items', { title: 'e2e', body: 'through the edge', tags: ['e2e'] });
+    expect(created.status).toBe(201);
+    const id = Number(json(created).id);
+    expect(json(await api('GET', `/v1/items/${id}`)).title).toBe('e2e');
+    expect((await api('PATCH', `/v1/items/${id}`, { title: 'e2e, edited' })).status).toBe(200);
+    expect(json(await api('GET', `/v1/items/${id}`)).title).toBe('e2e, edited');
+    expect((await api('DELETE', `/v1/items/${id}`)).status).toBe(204);
+    expect((await api('GET', `/v1/items/${id}`)).status).toBe(404);
+
+    const rows = Array.from({ length: 200 }, (_, i) => `e2e-${i}@example.test,E2E user ${i}`);
+    const imported = await api('POST', '/v1/users/import', ['email,name', ...rows].join('\n'), {
+      'content-type': 'text/csv',
+    });
+    expect(imported.status, imported.body).toBe(201);
+    expect(json(imported)).toMatchObject({ created: 200, total: 200 });
+    const exported = await api('GET', '/v1/users/export?format=csv');
+    expect(exported.status).toBe(200);
+    const lines = exported.body.trim().split('\n');
+    expect(lines.filter((line) => line.includes('@example.test'))).toHaveLength(200);
+  });
+
+  it(
+    'serves reads from the streaming replica',
+    async () => {
+      // A replica starts counting once its lag is measured; reads in a loop until an API task reports replica reads.
+      const metricsOfTaskOnNode1 = async () => {
+        const containers = await lab.docker.listContainers({
+          filters: { label: [`com.docker.swarm.service.name=${stackService('api')}`] },
+        });
+        const id = containers[0]?.Id;
+        if (!id) return undefined;
+        const exec = await lab.docker.getContainer(id).exec({
+          Cmd: ['node', '-e', "fetch('http://127.0.0.1:3000/metrics').then((r) => r.text()).then(console.log)"],
+          AttachStdout: true,
+        });
+        const stream = await exec.start({});
+        const chunks: Buffer[] = [];
+        for await (const chunk of stream) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks).toString();
+      };
+      const replicaReads = await until(
+        'reads served by the replica',
+        async () => {
+          for (let i = 0; i < 30; i++) expect((await api('GET', '/v1/items?limit=5')).status).toBe(200);
+          const metrics = await metricsOfTaskOnNode1();
+          const value = Number(/^db_reads_total\{target="replica"\} (\d+)/m.exec(metrics ?? '')?.[1] ?? 0);
+          return value > 0 ? value : undefined;
+        },
+        2 * MINUTE,
+      );
+      expect(replicaReads).toBeGreaterThan(0);
+    },
+    3 * MINUTE,
+  );
+
+  it('runs the API tasks on all three nodes', async () => {
+    expect((await apiTaskNodes()).sort()).toEqual(['node1', 'node2', 'node3']);
+  });
+
+  it(
+    'rolls a new API image with zero failed requests out of a steady stream of at least 2,000',
+    async () => {
+      const stream = steadyStream(() => api('GET', '/v1/items?limit=5'), { minRequests: 2000, maxMs: 15 * MINUTE });
+      const before = (await lab.docker.getService(stackService('api')).inspect()).Spec.TaskTemplate.ContainerSpec.Image;
+      // A new commit id is a new API image (the image carries it as GIT_SHA): only the API rolls.
+      env = { ...env, GIT_SHA: `e2e${Date.now().toString(16)}`.padEnd(40, '0') };
+      try {
+        await npm('deploy', '--edge', edge);
+      } finally {
+        env = { ...env, GIT_SHA: '' };
+      }
+      const result = await stream.stop();
+      const after = (await lab.docker.getService(stackService('api')).inspect()).Spec.TaskTemplate.ContainerSpec.Image;
+      console.log(`steady stream during the rolling update: ${result.sent} requests, ${result.failed.length} failed`);
+      expect(after).not.toBe(before);
+      expect(result.sent).toBeGreaterThanOrEqual(2000);
+      expect(result.failed).toEqual([]);
+    },
+    20 * MINUTE,
+  );
+
+  it(
+    'when a worker node stops, then its tasks are rescheduled and the API keeps answering',
+    async () => {
+      const node3 = NODES[2]!;
+      await $({ quiet: true })`docker stop ${node3.container}`;
+      const placed = await until(
+        'the API back at 3 running tasks without node3',
+        async () => {
+          const nodes = await apiTaskNodes();
+          return nodes.length === 3 && !nodes.includes('node3') ? nodes : undefined;
+        },
+        4 * MINUTE,
+      );
+      expect(placed.every((node) => node === 'node1' || node === 'node2')).toBe(true);
+      for (let i = 0; i < 50; i++) expect((await api('GET', '/v1/items?limit=5')).status).toBe(200);
+      expect((await api('POST', '/v1/items', { title: 'after node3', body: '', tags: [] })).status).toBe(201);
+    },
+    6 * MINUTE,
+  );
+
+  it(
+    'lab:down --purge leaves no container, network or volume of the lab',
+    async () => {
+      await npm('lab:down', '--purge');
+      const containers = await $({ quiet: true })`docker ps -aq --filter label=swarmlab.lab=node`;
+      const volumes = await $({ quiet: true })`docker volume ls -q --filter name=swarmlab-node`;
+      const networks = await $({ quiet: true })`docker network ls -q --filter name=${NETWORK}`;
+      expect([containers.stdout.trim(), volumes.stdout.trim(), networks.stdout.trim()]).toEqual(['', '', '']);
+    },
+    5 * MINUTE,
+  );
+});
