@@ -10,7 +10,8 @@ import { $ } from 'zx';
 import { intFlag, parseFlags, runCommand, StopError } from './lib/cli.js';
 import { contentTag, planImages, stackFingerprint, servicesToRollBack, type ImageInspect } from './lib/deploy-plan.js';
 import { formatMs, printTable, requireDocker, run, runWithProgress } from './lib/docker.js';
-import { buildImages, buildInfo, IMAGES, imageRef, requireBaseImages } from './lib/images.js';
+import { seedBaseImages } from './lib/base-images.js';
+import { buildImages, buildInfo, IMAGES, imageRef } from './lib/images.js';
 import { findLab, labUrl, REGISTRY_PULL, REGISTRY_PUSH, requireManager, type Lab } from './lib/lab-context.js';
 import { LabClient, labHttp } from './lib/lab-https.js';
 import { ensureNodeTls } from './lib/lab-node-tls.js';
@@ -80,7 +81,7 @@ async function buildStackImages(names: string[]) {
   const specs = IMAGES.filter((spec) => names.includes(spec.name));
   const missing = names.filter((name) => !specs.some((spec) => spec.name === name));
   if (missing.length > 0) throw new Error(`no image spec for ${missing.join(', ')} (scripts/lib/images.ts)`);
-  await requireBaseImages(specs);
+  await seedBaseImages({ offline: false, force: false }); // kept when present, else pulled, else made here
   const info = await buildInfo();
   await buildImages(specs, info);
   const tags: Record<string, string> = {};

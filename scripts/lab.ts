@@ -6,7 +6,8 @@ import { performance } from 'node:perf_hooks';
 import { parseFlags, runCommand, StopError } from './lib/cli.js';
 import { $ } from 'zx';
 import { formatMs, requireDocker, run } from './lib/docker.js';
-import { buildImage, buildInfo, imageRef, requireBaseImages } from './lib/images.js';
+import { seedBaseImages } from './lib/base-images.js';
+import { buildImage, buildInfo, imageRef } from './lib/images.js';
 import { findLab, HTTP_PORT, HTTPS_PORT, labUrl, requireManager } from './lib/lab-context.js';
 import {
   containerState,
@@ -52,7 +53,7 @@ async function up() {
   });
   const info = await buildInfo();
   const spec = { name: NODE_IMAGE_NAME, dockerfile: 'lab/node/Dockerfile', context: 'lab' };
-  await requireBaseImages([spec]);
+  await seedBaseImages({ offline: false, force: false }); // kept when present, else pulled, else made here
   const image = imageRef(NODE_IMAGE_NAME, info.tag);
   await step(`node image ${image}`, () => buildImage(spec, info));
   await step(`network ${NETWORK}`, ensureNetwork);

@@ -15,7 +15,7 @@ import { LabClient, labHttp, type LabResponse } from '../../scripts/lib/lab-http
 import { labPaths } from '../../scripts/lib/lab-secrets.js';
 import { serviceStates, stackService } from '../../scripts/lib/lab-swarm.js';
 import { REPO_ROOT } from '../../scripts/lib/paths.js';
-import { steadyStream } from './steady-stream.js';
+import { steadyStream } from '../../scripts/lib/steady-stream.js';
 
 const TRAEFIK_IMAGE = 'traefik:v3.5.2';
 const MINUTE = 60_000;

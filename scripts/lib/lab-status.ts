@@ -3,6 +3,7 @@ import { $ } from 'zx';
 import { printTable } from './docker.js';
 import { labUrl, requireManager, type Lab } from './lab-context.js';
 import { STACK } from './lab-secrets.js';
+import { runJob } from './lab-swarm.js';
 
 export async function labStatus(lab: Lab): Promise<void> {
   await requireManager(lab);
@@ -53,7 +54,63 @@ export async function labStatus(lab: Lab): Promise<void> {
       })
       .sort((a, b) => a[0]!.localeCompare(b[0]!)),
   );
+  await printDatabase(lab, services);
   console.log(
     `\nURLs: ${['api', 'grafana', 'prometheus', 'alertmanager', 'traefik', 'jenkins'].map(labUrl).join('  ')}`,
+  );
+}
+
+/** Patroni's view of the cluster (GET /cluster on a member, read-only), from a one-shot job on the data network. */
+async function printDatabase(lab: Lab, services: Awaited<ReturnType<Lab['docker']['listServices']>>) {
+  const member = services.find((service) => service.Spec?.Name === `${STACK}_postgres1`);
+  const image = (member?.Spec?.TaskTemplate as { ContainerSpec?: { Image?: string } } | undefined)?.ContainerSpec
+    ?.Image;
+  if (!image) return;
+  const probe =
+    'import json, urllib.request\n' +
+    'for host in ("postgres1", "postgres2"):\n' +
+    '    try:\n' +
+    '        print(urllib.request.urlopen(f"http://{host}:8008/cluster", timeout=3).read().decode()); break\n' +
+    '    except Exception as error:\n' +
+    '        last = error\n' +
+    'else:\n' +
+    '    print(json.dumps({"error": str(last)}))\n';
+  let output: string;
+  try {
+    output = await runJob(
+      lab,
+      {
+        name: 'status-probe',
+        image,
+        entrypoint: 'python3',
+        command: ['-c', probe],
+        networks: [`${STACK}_data`],
+        secrets: [],
+        env: {},
+      },
+      60_000,
+    );
+  } catch (error) {
+    console.log(`\nDatabase: could not ask Patroni: ${(error as Error).message}`);
+    return;
+  }
+  const cluster = JSON.parse(output.split('\n').pop() ?? '{}') as {
+    error?: string;
+    members?: { name: string; role: string; state: string; timeline?: number; lag?: number | string }[];
+  };
+  if (!cluster.members) {
+    console.log(`\nDatabase: Patroni did not answer (${cluster.error ?? 'no members'})`);
+    return;
+  }
+  printTable(
+    'Database (Patroni)',
+    ['member', 'role', 'state', 'timeline', 'lag (bytes)'],
+    cluster.members.map((m) => [
+      m.name,
+      m.role,
+      m.state,
+      String(m.timeline ?? ''),
+      m.role === 'leader' ? '' : String(m.lag ?? '?'),
+    ]),
   );
 }

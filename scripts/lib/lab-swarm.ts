@@ -92,6 +92,7 @@ export async function serviceStates(lab: Lab): Promise<ServiceState[]> {
 export async function waitForConvergence(lab: Lab, timeoutMs: number, only?: (name: string) => boolean) {
   const started = performance.now();
   let last = '';
+  let printedAt = 0;
   for (;;) {
     const states = (await serviceStates(lab)).filter((state) => !only || only(state.name));
     const result = convergence(states);
@@ -111,7 +112,10 @@ export async function waitForConvergence(lab: Lab, timeoutMs: number, only?: (na
         `not converged after ${formatMs(elapsed)} (${line})${stuck.taskErrors[0] ? `; last task error: ${stuck.taskErrors[0]}` : ''}`,
       );
     }
-    if (line !== last || Math.round(elapsed / 1000) % 15 === 0) console.error(`  … ${formatMs(elapsed)}: ${line}`);
+    if (line !== last || elapsed - printedAt >= 10_000) {
+      console.error(`  … ${formatMs(elapsed)}: ${line}`);
+      printedAt = elapsed;
+    }
     last = line;
     await new Promise((resolve) => setTimeout(resolve, 2500));
   }
@@ -149,6 +153,8 @@ export interface JobSpec {
   name: string;
   image: string;
   command: string[];
+  /** Replaces the image's entrypoint (the command is then its arguments). */
+  entrypoint?: string;
   networks: string[];
   /** Mounted as /run/secrets/<target>, readable by `uid` only. */
   secrets: { source: string; target: string; uid: number }[];
@@ -160,7 +166,7 @@ export async function runJob(lab: Lab, job: JobSpec, timeoutMs: number): Promise
   const cli = $({ quiet: true, env: { ...process.env, ...lab.env } });
   const name = `${STACK}_${job.name}`;
   await cli`docker service rm ${name}`.nothrow();
-  await cli`docker service create --detach --name ${name} --mode replicated-job --restart-condition none ${job.networks.map((n) => `--network=${n}`)} ${job.secrets.map((s) => `--secret=source=${s.source},target=${s.target},uid=${s.uid},gid=${s.uid},mode=0400`)} ${Object.entries(job.env).map(([k, v]) => `--env=${k}=${v}`)} ${job.image} ${job.command}`;
+  await cli`docker service create --detach --name ${name} --mode replicated-job --restart-condition none ${job.entrypoint ? [`--entrypoint=${job.entrypoint}`] : []} ${job.networks.map((n) => `--network=${n}`)} ${job.secrets.map((s) => `--secret=source=${s.source},target=${s.target},uid=${s.uid},gid=${s.uid},mode=0400`)} ${Object.entries(job.env).map(([k, v]) => `--env=${k}=${v}`)} ${job.image} ${job.command}`;
   const deadline = Date.now() + timeoutMs;
   let state = 'new';
   let err = '';

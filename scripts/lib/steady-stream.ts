@@ -1,6 +1,6 @@
 // A steady stream of requests for zero-downtime checks: a few requests in flight at all times, every failure
 // (a network error or a 5xx) recorded; bounded in time, and it stops by itself.
-import type { LabResponse } from '../../scripts/lib/lab-https.js';
+import type { LabResponse } from './lab-https.js';
 
 export interface StreamResult {
   sent: number;
