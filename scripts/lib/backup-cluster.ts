@@ -3,7 +3,7 @@
 // scratch instances on other ports. pgBackRest runs as the postgres OS user when we are root, like the server.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,6 +34,16 @@ export interface BackupInfo {
   /** Start and stop of the backup, Unix seconds. */
   timestamp: { start: number; stop: number };
   prior: string | null;
+  /** Bytes: `size` of the database, `repository.size` of the backup in the repository (compressed, encrypted). */
+  info: { size: number; delta: number; repository: { size: number; delta: number } };
+  /** The WAL segments the backup needs to be consistent. */
+  archive: { start: string; stop: string };
+}
+
+/** The oldest and newest WAL segment in the repository, e.g. `000000010000000000000005`. */
+export interface WalRange {
+  min: string;
+  max: string;
 }
 
 export interface RestoreTarget {
@@ -50,6 +60,8 @@ export interface VerifyResult {
 export interface RestoredCluster extends PgCluster {
   /** Wall-clock time from `pgbackrest restore` to the promoted, writable instance. */
   readonly restoreMs: number;
+  /** The part of restoreMs spent in `pgbackrest restore` (copying the files); the rest is start and WAL replay. */
+  readonly filesMs: number;
 }
 
 export interface BackupCluster {
@@ -62,6 +74,10 @@ export interface BackupCluster {
   backup(type: BackupType): Promise<void>;
   /** The stanza's backups, oldest first. */
   info(): Promise<BackupInfo[]>;
+  /** The WAL segments in the repository (`pgbackrest info`); undefined while none is archived. */
+  walRange(): Promise<WalRange | undefined>;
+  /** Bytes on disk in the repository: backups (`backup/`) and archived WAL (`archive/`). */
+  repositoryBytes(): Promise<{ backup: number; archive: number }>;
   /**
    * `pgbackrest verify`: checks every file of the repository (backups and WAL) against its checksum. pgBackRest
    * 2.45 exits 0 even when it finds bad files and reports them at info level, so the report is read too.
@@ -102,6 +118,8 @@ function failure(what: string, output: ProcessOutput): Error {
 export interface BackupClusterOptions {
   /** archive_timeout of the source cluster, seconds (the lab uses 60). */
   archiveTimeout?: number;
+  /** More server settings of the source cluster (e.g. max_wal_size for a large load). */
+  settings?: Record<string, string>;
 }
 
 export async function startBackupCluster(options: BackupClusterOptions = {}): Promise<BackupCluster> {
@@ -125,6 +143,7 @@ export async function startBackupCluster(options: BackupClusterOptions = {}): Pr
       wal_level: 'replica',
       // Online backups and WAL replay as in the lab (pg-cluster turns these off for speed).
       full_page_writes: 'on',
+      ...options.settings,
     },
   });
 
@@ -174,10 +193,15 @@ export async function startBackupCluster(options: BackupClusterOptions = {}): Pr
     throw error;
   }
 
-  const info = async (): Promise<BackupInfo[]> => {
+  const stanzaInfo = async () => {
     const output = await mustRun(['info', '--output=json']);
-    const stanzas = JSON.parse(output.stdout) as { name: string; backup: BackupInfo[] }[];
-    return stanzas.find((stanza) => stanza.name === STANZA)?.backup ?? [];
+    const stanzas = JSON.parse(output.stdout) as { name: string; backup: BackupInfo[]; archive: WalRange[] }[];
+    return stanzas.find((stanza) => stanza.name === STANZA);
+  };
+  const info = async (): Promise<BackupInfo[]> => (await stanzaInfo())?.backup ?? [];
+  const walRange = async (): Promise<WalRange | undefined> => {
+    const archive = (await stanzaInfo())?.archive.at(-1);
+    return archive?.min && archive.max ? { min: archive.min, max: archive.max } : undefined;
   };
 
   const restore = async (target: RestoreTarget = {}): Promise<RestoredCluster> => {
@@ -189,6 +213,7 @@ export async function startBackupCluster(options: BackupClusterOptions = {}): Pr
       ? ['--type=time', `--target=${target.time}`, '--target-action=promote']
       : ['--type=default'];
     await mustRun(['restore', `--pg1-path=${dataDir}`, ...targetArgs]);
+    const filesMs = performance.now() - started;
     const handle = clusterHandle({
       bin,
       owner,
@@ -211,7 +236,7 @@ export async function startBackupCluster(options: BackupClusterOptions = {}): Pr
     restored.push(handle);
     await handle.start();
     await waitForPromotion(handle);
-    return { ...handle, restoreMs: performance.now() - started };
+    return { ...handle, restoreMs: performance.now() - started, filesMs };
   };
 
   let destroyed = false;
@@ -224,6 +249,11 @@ export async function startBackupCluster(options: BackupClusterOptions = {}): Pr
       await mustRun(['backup', `--type=${type}`]);
     },
     info,
+    walRange,
+    repositoryBytes: async () => ({
+      backup: await bytesUnder(path.join(repoPath, 'backup')),
+      archive: await bytesUnder(path.join(repoPath, 'archive')),
+    }),
     verify: async () => {
       const output = await pgbackrest(['verify', '--log-level-console=info']);
       const report = `${output.stdout}${output.stderr}`;
@@ -242,6 +272,17 @@ export async function startBackupCluster(options: BackupClusterOptions = {}): Pr
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/** The total size of the files under `dir` (0 when it does not exist). */
+async function bytesUnder(dir: string): Promise<number> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  const sizes = await Promise.all(
+    entries
+      .filter((entry) => entry.isFile())
+      .map(async (entry) => (await stat(path.join(entry.parentPath, entry.name))).size),
+  );
+  return sizes.reduce((sum, size) => sum + size, 0);
 }
 
 /** Waits until recovery has ended (the target reached and the instance promoted), at most 120 s. */

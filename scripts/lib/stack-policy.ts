@@ -88,6 +88,11 @@ export const IMAGE_DOCKERFILES: Readonly<Record<string, string>> = {
   'swarmlab/postgres': 'postgres/Dockerfile',
   'swarmlab/etcd': 'postgres/etcd/Dockerfile',
   'swarmlab/db-router': 'postgres/db-router/Dockerfile',
+  'swarmlab/docker-socket-proxy': 'traefik/socket-proxy/Dockerfile',
+  'swarmlab/prometheus': 'monitoring/prometheus/Dockerfile',
+  'swarmlab/pushgateway': 'monitoring/pushgateway/Dockerfile',
+  'swarmlab/node-exporter': 'monitoring/node-exporter/Dockerfile',
+  'swarmlab/postgres-exporter': 'monitoring/postgres-exporter/Dockerfile',
 };
 
 // --- variables deploy sets --------------------------------------------------------------------------------------

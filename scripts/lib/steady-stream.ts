@@ -1,5 +1,5 @@
 // A steady stream of requests for zero-downtime checks: a few requests in flight at all times, every failure
-// (a network error or a 5xx) recorded; bounded in time, and it stops by itself.
+// (a network error, or any answer but 2xx and 429 Too Many Requests from a rate limit) recorded; bounded in time, and it stops by itself.
 import type { LabResponse } from './lab-https.js';
 
 export interface StreamResult {
@@ -20,7 +20,8 @@ export function steadyStream(
       sent += 1;
       try {
         const response = await send();
-        if (response.status >= 500) failed.push(`${response.status} ${response.body.slice(0, 120)}`);
+        if ((response.status < 200 || response.status > 299) && response.status !== 429)
+          failed.push(`${response.status} ${response.body.slice(0, 120)}`);
       } catch (error) {
         failed.push((error as Error).message);
       }

@@ -251,3 +251,83 @@ describe('pgBackRest retention (repo1-retention-full=2)', () => {
     expect(kept.every((backup) => backup.type === 'full')).toBe(true);
   }, 60_000);
 });
+
+describe('WAL archive keeps up: after archive_timeout, the last committed row is recoverable (RPO <= 60 s shown)', () => {
+  // The lab runs archive_timeout=60; 5 s here shows the same mechanism without a slow test.
+  const ARCHIVE_TIMEOUT_S = 5;
+  // Generous: a segment switch, then one synchronous archive-push (zst + encryption), on a busy shared machine.
+  const MARGIN_S = 20;
+  let lab: BackupCluster;
+  let db: pg.Client;
+
+  beforeAll(async () => {
+    lab = await startBackupCluster({ archiveTimeout: ARCHIVE_TIMEOUT_S });
+    db = await connect(lab.pg.url('postgres'));
+    // Commits wait for their WAL to be flushed, as in the lab (the throwaway cluster defaults to off).
+    await db.query('SET synchronous_commit = on');
+    await db.query(
+      'CREATE TABLE ledger (id int PRIMARY KEY, note text NOT NULL, committed_at timestamptz NOT NULL DEFAULT clock_timestamp())',
+    );
+    await lab.backup('full');
+  });
+
+  afterAll(async () => {
+    await db?.end().catch(() => undefined);
+    await lab?.destroy();
+  });
+
+  it('when nothing is written after a commit, then its WAL segment is archived within archive_timeout + margin and a restore to the latest has that row', async () => {
+    await db.query("INSERT INTO ledger (id, note) SELECT i, 'row ' || i FROM generate_series(1, 100) AS i");
+    const last = await db.query<{ committed_at: Date }>(
+      "INSERT INTO ledger (id, note) VALUES (101, 'the last commit') RETURNING committed_at",
+    );
+    const committedAt = last.rows[0]?.committed_at ?? new Date();
+    // The segment holding the end of the commit record (pg_walfile_name takes the byte before the position).
+    const segment = (await db.query<{ wal: string }>('SELECT pg_walfile_name(pg_current_wal_insert_lsn()) AS wal'))
+      .rows[0]?.wal;
+    expect(segment).toMatch(/^[0-9A-F]{24}$/);
+    const archiver = async () =>
+      (
+        await db.query<{ wal: string | null; at: Date | null }>(
+          'SELECT last_archived_wal AS wal, last_archived_time AS at FROM pg_stat_archiver',
+        )
+      ).rows[0];
+    const archived = (state: { wal: string | null } | undefined) =>
+      (state?.wal?.slice(0, 24) ?? '') >= (segment ?? '~');
+    // Not archived yet: the row is only in the live WAL; nothing but archive_timeout will switch the segment.
+    expect(archived(await archiver())).toBe(false);
+
+    const deadline = committedAt.getTime() + (ARCHIVE_TIMEOUT_S + MARGIN_S) * 1_000;
+    let state = await archiver();
+    while (!archived(state) && Date.now() < deadline) {
+      await sleep(100);
+      state = await archiver();
+    }
+    expect(archived(state), `segment ${segment} not archived; pg_stat_archiver: ${JSON.stringify(state)}`).toBe(true);
+    const delayS = ((state?.at?.getTime() ?? Date.now()) - committedAt.getTime()) / 1_000;
+    console.log(
+      `WAL archive delay: ${delayS.toFixed(1)} s from the last commit to segment ${segment} in the repository ` +
+        `(archive_timeout=${ARCHIVE_TIMEOUT_S} s)`,
+    );
+    expect(delayS).toBeLessThan(ARCHIVE_TIMEOUT_S + MARGIN_S);
+    // pgBackRest's view agrees: the segment is in the repository.
+    expect((await lab.walRange())?.max ?? '').toMatch(new RegExp(`^[0-9A-F]{24}$`));
+    expect(((await lab.walRange())?.max ?? '') >= (segment ?? '~')).toBe(true);
+
+    const restored = await lab.restore();
+    console.log(`restore of the latest: ${(restored.restoreMs / 1000).toFixed(1)} s (restore + recovery)`);
+    try {
+      const client = await connect(restored.url('postgres'));
+      try {
+        const { rows } = await client.query<{ n: string; last: string }>(
+          'SELECT count(*) AS n, (SELECT note FROM ledger WHERE id = 101) AS last FROM ledger',
+        );
+        expect(rows[0]).toEqual({ n: '101', last: 'the last commit' });
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await restored.destroy();
+    }
+  }, 60_000);
+});

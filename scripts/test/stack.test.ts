@@ -86,7 +86,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     expect(checkStack(stack, context)).toEqual([]);
   });
 
-  it('holds the edge, the API and the data tier; swarmlab images at TAG from the lab registry, Traefik pinned', () => {
+  it('holds the edge, the API, the data tier and metrics; swarmlab images at TAG from the lab registry, Traefik pinned', () => {
     expect(Object.keys(services).sort()).toEqual(
       [
         'api',
@@ -98,6 +98,10 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
         'postgres1',
         'postgres2',
         'traefik',
+        'prometheus',
+        'pushgateway',
+        'node-exporter',
+        'postgres-exporter',
       ].sort(),
     );
     for (const [name, service] of Object.entries(services)) {
@@ -163,7 +167,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     expect(labels(traefik)['traefik.http.routers.dashboard.service']).toBe('api@internal');
   });
 
-  it('docker-socket-proxy: on the manager, the socket read-only, reachable from traefik only', () => {
+  it('docker-socket-proxy: on the manager, the socket read-only, reachable from traefik and prometheus only', () => {
     const proxy = services['docker-socket-proxy']!;
     expect(proxy.deploy?.placement?.constraints).toContain('node.role == manager');
     expect(proxy.volumes).toEqual([
@@ -172,7 +176,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     const networks = Object.keys(proxy.networks ?? {});
     expect(networks).toHaveLength(1);
     const sharing = Object.entries(services).filter(([, s]) => Object.hasOwn(s.networks ?? {}, networks[0]!));
-    expect(sharing.map(([name]) => name).sort()).toEqual(['docker-socket-proxy', 'traefik']);
+    expect(sharing.map(([name]) => name).sort()).toEqual(['docker-socket-proxy', 'prometheus', 'traefik']);
     expect(stack.networks?.[networks[0]!]?.internal).toBe(true);
   });
 
@@ -294,9 +298,9 @@ const service = (s: StackSpec, name: string) => s.services[name]!;
 const MISTAKES: [string, Mutation, RegExp][] = [
   // Every service: healthcheck, resources, restart, pinned image, dnsrr, logs.
   [
-    'a service has no healthcheck',
-    (s) => delete service(s, 'docker-socket-proxy').healthcheck,
-    /docker-socket-proxy: no healthcheck/,
+    'a service has no healthcheck (here, nor in an image built here)',
+    (s) => delete service(s, 'traefik').healthcheck,
+    /traefik: no healthcheck/,
   ],
   [
     'a healthcheck is disabled',
