@@ -7,6 +7,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parse, stringify } from 'yaml';
 import { $ } from 'zx';
+import { acmeSettings, acmeStaticConfig, withAcme } from './lib/acme.js';
 import { intFlag, parseFlags, runCommand, StopError } from './lib/cli.js';
 import { contentTag, planImages, stackFingerprint, servicesToRollBack, type ImageInspect } from './lib/deploy-plan.js';
 import { formatMs, printTable, requireDocker, run, runWithProgress } from './lib/docker.js';
@@ -57,7 +58,9 @@ Options:
                    and routes api.lab.localhost only
   --timeout <s>    how long services may take to converge (default 600)
 
-Environment: LAB_EDGE (default for --edge), LAB_DIR, LAB_DOMAIN, DOCKER_HOST.
+Environment: LAB_EDGE (default for --edge), LAB_DIR, DOCKER_HOST; LAB_DOMAIN (the lab certificate also covers
+it) and, with it, ACME_EMAIL: Traefik then gets certificates for <name>.$LAB_DOMAIN from Let's Encrypt (TLS-ALPN
+challenge: the domain's DNS must point at node1 and its port 443 be reachable from the internet).
 `;
 
 const DEPLOY_DIR = () => path.join(labDir(), 'deploy');
@@ -122,7 +125,8 @@ async function renderStack(lab: Lab, files: string[], variables: Record<string, 
 
 async function stackDeploy(lab: Lab, rendered: string, name: string) {
   const file = path.join(DEPLOY_DIR(), name);
-  await writeFile(file, rendered, { mode: 0o600 });
+  // Every variable is resolved already; `docker stack deploy` interpolates again, so each literal $ is escaped.
+  await writeFile(file, rendered.replaceAll('$', '$$$$'), { mode: 0o600 });
   await run(
     $({ quiet: true, env: cliEnv(lab) })`docker stack deploy --detach=true --resolve-image always -c ${file} ${STACK}`,
   );
@@ -223,7 +227,18 @@ async function main() {
   );
 
   const variables = await stackVariables({ tag: tags, registry: REGISTRY_PULL, versions, files });
-  const rendered = await step('render the stack', () => renderStack(lab, files, variables));
+  const acme = acmeSettings();
+  if (acme && flags.edge === 'haproxy')
+    throw new StopError('ACME certificates need Traefik: deploy with --edge traefik.');
+  await mkdir(DEPLOY_DIR(), { recursive: true, mode: 0o700 });
+  const rendered = await step('render the stack', async () => {
+    const stack = await renderStack(lab, files, variables);
+    if (!acme) return stack;
+    const staticYaml = acmeStaticConfig(await readFile(path.join(REPO_ROOT, 'traefik/traefik.yml'), 'utf8'), acme);
+    const staticFile = path.join(DEPLOY_DIR(), 'traefik.yml');
+    await writeFile(staticFile, staticYaml, { mode: 0o600 });
+    return withAcme(stack, acme, staticFile, staticYaml);
+  });
   const fingerprint = stackFingerprint(rendered);
   const last = await readLast();
   const before = await serviceStates(lab);
@@ -239,7 +254,6 @@ async function main() {
     return;
   }
 
-  await mkdir(DEPLOY_DIR(), { recursive: true, mode: 0o700 });
   // No API yet (a new lab, or a first deploy that stopped early): the database may have no schema.
   const firstDeploy = !before.some((state) => state.name === 'api');
   const updated = declared.filter((name) => before.some((state) => state.name === name));

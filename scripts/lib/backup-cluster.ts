@@ -1,6 +1,6 @@
 // A throwaway PostgreSQL cluster with WAL archiving into a throwaway pgBackRest repository, configured from
-// backup/pgbackrest.conf (the lab's file). Used by the backup tests: backups, verify, expire, and restores into
-// scratch instances on other ports. pgBackRest runs as the postgres OS user when we are root, like the server.
+// backup/pgbackrest.conf (the lab's file). Used by the backup tests (backups, verify, expire, restores into scratch
+// instances on other ports) and by `npm run bench:restore`. pgBackRest runs as the postgres OS user when we are root, like the server.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -38,6 +38,8 @@ export interface BackupInfo {
   info: { size: number; delta: number; repository: { size: number; delta: number } };
   /** The WAL segments the backup needs to be consistent. */
   archive: { start: string; stop: string };
+  /** WAL positions of the backup's start and stop, e.g. `0/2000028`. */
+  lsn: { start: string; stop: string };
 }
 
 /** The oldest and newest WAL segment in the repository, e.g. `000000010000000000000005`. */

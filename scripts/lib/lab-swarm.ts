@@ -79,7 +79,10 @@ export async function serviceStates(lab: Lab): Promise<ServiceState[]> {
     const update = (service as { UpdateStatus?: { State?: string; Message?: string } }).UpdateStatus;
     return {
       name: (service.Spec?.Name ?? '').replace(`${STACK}_`, ''),
-      desired: service.Spec?.Mode?.Replicated?.Replicas ?? 0,
+      // A global service wants one task per eligible node: as many as Swarm keeps desired-running.
+      desired: service.Spec?.Mode?.Global
+        ? own.filter((task) => task.DesiredState === 'running').length
+        : (service.Spec?.Mode?.Replicated?.Replicas ?? 0),
       running,
       ...(update?.State && { update: update.State }),
       ...(update?.Message && { updateMessage: update.Message }),

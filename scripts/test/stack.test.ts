@@ -3,11 +3,14 @@
 // that the policy does not know about. Each rule has a negative case: a copy of the stack with one mistake is
 // refused by the same policy function.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { parse } from 'yaml';
+import { Ajv } from 'ajv';
+import { parse, stringify } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { acmeSettings, acmeStaticConfig, withAcme } from '../lib/acme.js';
 import { CATALOGUE, dockerSecretName, SECRET_NAMES, STACK, type Versions } from '../lib/lab-secrets.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import {
@@ -483,5 +486,56 @@ describe('the stack policy refuses a stack with one mistake', () => {
       problems.some((problem) => expected.test(problem)),
       problems.join('\n'),
     ).toBe(true);
+  });
+});
+
+describe('ACME (LAB_DOMAIN + ACME_EMAIL): what deploy changes in the rendered stack', () => {
+  const settings = { domain: 'example.com', email: 'ops@example.com' };
+
+  it('when both are set, then they are used; one without the other, or a bad e-mail, stops with a message', () => {
+    expect(acmeSettings({ LAB_DOMAIN: 'Example.com', ACME_EMAIL: 'ops@example.com' })).toEqual(settings);
+    expect(acmeSettings({ LAB_DOMAIN: 'example.com' })).toBeUndefined();
+    expect(() => acmeSettings({ ACME_EMAIL: 'ops@example.com' })).toThrow(/LAB_DOMAIN is not/);
+    expect(() => acmeSettings({ LAB_DOMAIN: 'example.com', ACME_EMAIL: 'ops' })).toThrow(/not an e-mail/);
+  });
+
+  it('adds a resolver to the static configuration that the Traefik v3 schema accepts', async () => {
+    const staticYaml = acmeStaticConfig(await readFile(path.join(REPO_ROOT, 'traefik/traefik.yml'), 'utf8'), settings);
+    const schema = JSON.parse(await readFile(path.join(REPO_ROOT, 'traefik/schemas/traefik-v3.json'), 'utf8'));
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+    const config = parse(staticYaml) as Record<string, unknown>;
+    expect(validate(config), JSON.stringify(validate.errors)).toBe(true);
+    expect(config.certificatesResolvers).toEqual({
+      acme: { acme: { email: 'ops@example.com', storage: '/acme/acme.json', tlsChallenge: {} } },
+    });
+    expect(config.entryPoints).toEqual(
+      parse(await readFile(path.join(REPO_ROOT, 'traefik/traefik.yml'), 'utf8')).entryPoints,
+    );
+  });
+
+  it('routes <name>.example.com beside <name>.lab.localhost with a certificate from the resolver; the policy still holds', async () => {
+    const staticYaml = acmeStaticConfig(await readFile(path.join(REPO_ROOT, 'traefik/traefik.yml'), 'utf8'), settings);
+    const staticFile = path.join(await mkdtemp(path.join(tmpdir(), 'swarmlab-acme-')), 'traefik.yml');
+    await writeFile(staticFile, staticYaml);
+    const changed = parse(withAcme(stringify(stack), settings, staticFile, staticYaml)) as StackSpec;
+    const api = labels(changed.services.api!);
+    expect(api['traefik.http.routers.api.rule']).toBe(
+      '(Host(`api.lab.localhost`) || Host(`api.example.com`)) && !Path(`/metrics`)',
+    );
+    expect(api['traefik.http.routers.api.tls.certresolver']).toBe('acme');
+    expect(api['traefik.http.routers.api.tls.domains[0].main']).toBe('api.example.com');
+    expect(labels(changed.services.traefik!)['traefik.http.routers.dashboard.tls.certresolver']).toBe('acme');
+    expect(changed.services.traefik!.volumes).toContainEqual({
+      type: 'volume',
+      source: 'traefik-acme',
+      target: '/acme',
+    });
+    expect(changed.configs?.traefik_static).toEqual({
+      file: staticFile,
+      name: expect.stringMatching(/^swarmlab_traefik_static_[0-9a-f]{12}$/),
+    });
+    expect(changed.services.traefik!.deploy?.placement?.constraints).toContain('node.labels.zone == 1');
+    expect(checkStack(changed, context)).toEqual([]);
+    await rm(path.dirname(staticFile), { recursive: true, force: true });
   });
 });
