@@ -67,6 +67,21 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
   throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${(last as Error).message})` : ''}`);
 }
 
+/** Runs a command in the task of `service` that runs on node1 (the manager's engine); its output. */
+async function execOnNode1(service: string, cmd: string[]): Promise<string | undefined> {
+  const containers = await lab.docker.listContainers({
+    filters: { label: [`com.docker.swarm.service.name=${stackService(service)}`] },
+  });
+  const id = containers[0]?.Id;
+  if (!id) return undefined;
+  // With a TTY the output comes as one plain stream (no multiplexing frames).
+  const exec = await lab.docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: true });
+  const stream = await exec.start({ Tty: true });
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString().replace(/\r\n/g, '\n');
+}
+
 /** Where the API's running tasks are: node name per task. */
 async function apiTaskNodes(): Promise<string[]> {
   const nodes = await lab.docker.listNodes();
@@ -179,21 +194,12 @@ describe.sequential('the lab, end to end (docker driver)', () => {
     'serves reads from the streaming replica',
     async () => {
       // A replica starts counting once its lag is measured; reads in a loop until an API task reports replica reads.
-      const metricsOfTaskOnNode1 = async () => {
-        const containers = await lab.docker.listContainers({
-          filters: { label: [`com.docker.swarm.service.name=${stackService('api')}`] },
-        });
-        const id = containers[0]?.Id;
-        if (!id) return undefined;
-        const exec = await lab.docker.getContainer(id).exec({
-          Cmd: ['node', '-e', "fetch('http://127.0.0.1:3000/metrics').then((r) => r.text()).then(console.log)"],
-          AttachStdout: true,
-        });
-        const stream = await exec.start({});
-        const chunks: Buffer[] = [];
-        for await (const chunk of stream) chunks.push(chunk as Buffer);
-        return Buffer.concat(chunks).toString();
-      };
+      const metricsOfTaskOnNode1 = () =>
+        execOnNode1('api', [
+          'node',
+          '-e',
+          "fetch('http://127.0.0.1:3000/metrics').then((r) => r.text()).then(console.log)",
+        ]);
       const replicaReads = await until(
         'reads served by the replica',
         async () => {
@@ -205,6 +211,42 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         2 * MINUTE,
       );
       expect(replicaReads).toBeGreaterThan(0);
+    },
+    3 * MINUTE,
+  );
+
+  it(
+    'Prometheus scrapes every part of the stack, and every target is up',
+    async () => {
+      const jobs = [
+        'api',
+        'db-router',
+        'etcd',
+        'node-exporter',
+        'patroni',
+        'postgres-exporter',
+        'prometheus',
+        'pushgateway',
+      ];
+      const targets = await until(
+        'every Prometheus target up',
+        async () => {
+          const output = await execOnNode1('prometheus', [
+            'promtool',
+            'query',
+            'instant',
+            'http://127.0.0.1:9090',
+            'up',
+          ]);
+          const lines = (output ?? '').split('\n').filter((line) => line.startsWith('up{'));
+          const down = lines.filter((line) => !/=> 1 @/.test(line));
+          const seen = new Set(lines.map((line) => /job="([^"]+)"/.exec(line)?.[1]));
+          return down.length === 0 && jobs.every((job) => seen.has(job)) ? lines : undefined;
+        },
+        2 * MINUTE,
+      );
+      // 3 API tasks, 2 routers, 3 etcd, 3 nodes, 2 Patroni members, the exporter, Prometheus, the Pushgateway.
+      expect(targets.length).toBe(16);
     },
     3 * MINUTE,
   );
