@@ -14,7 +14,6 @@ import { formatMs, printTable, requireDocker, run, runWithProgress } from './lib
 import { seedBaseImages } from './lib/base-images.js';
 import { buildImages, buildInfo, IMAGES, imageRef } from './lib/images.js';
 import { findLab, labUrl, REGISTRY_PULL, REGISTRY_PUSH, requireManager, type Lab } from './lib/lab-context.js';
-import { LabClient, labHttp } from './lib/lab-https.js';
 import { ensureNodeTls } from './lib/lab-node-tls.js';
 import {
   dockerSecretName,
@@ -39,6 +38,7 @@ import { parseLabDomain } from './lib/lab-tls.js';
 import { step, summary } from './lib/log.js';
 import { REPO_ROOT } from './lib/paths.js';
 import { registryHas } from './lib/registry.js';
+import { smokeTest } from './lib/smoke.js';
 import { stackImages, stackVariables } from './lib/stack-policy.js';
 
 const HELP = `
@@ -149,31 +149,6 @@ async function migrate(lab: Lab, apiTag: string, versions: Awaited<ReturnType<ty
     240_000,
   );
   return output.split('\n').pop() ?? '';
-}
-
-/** Through the edge: HTTPS with the lab CA answers /readyz, plain HTTP redirects to HTTPS. */
-async function smokeTest(timeoutMs = 90_000) {
-  const client = new LabClient();
-  const deadline = Date.now() + timeoutMs;
-  let problem = '';
-  try {
-    while (Date.now() < deadline) {
-      try {
-        const ready = await client.request({ host: 'api', path: '/readyz' });
-        const redirect = await labHttp('api', '/readyz');
-        const location = String(redirect.headers.location ?? '');
-        if (ready.status === 200 && redirect.status >= 301 && redirect.status <= 308 && location.startsWith('https://'))
-          return `GET ${labUrl('api')}/readyz 200, http → ${location}`;
-        problem = `readyz ${ready.status}, http ${redirect.status} ${location}`;
-      } catch (error) {
-        problem = (error as Error).message;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 2000));
-    }
-  } finally {
-    client.close();
-  }
-  throw new ServiceFailure('api', `smoke test through the edge failed for ${timeoutMs / 1000} s: ${problem}`);
 }
 
 async function rollBack(lab: Lab, updated: string[]) {

@@ -1,0 +1,70 @@
+// `npm run rollback`: the API back to the version it ran before the last deploy (Swarm keeps the previous spec of
+// each service), then the same wait and smoke test as deploy. For a failed pipeline (Jenkins' post-failure step)
+// or by hand.
+import { performance } from 'node:perf_hooks';
+import { $ } from 'zx';
+import { intFlag, parseFlags, runCommand, StopError } from './lib/cli.js';
+import { formatMs, lastLine, requireDocker } from './lib/docker.js';
+import { findLab, labUrl, requireManager } from './lib/lab-context.js';
+import { failureDetails, ServiceFailure, stackService, waitForConvergence } from './lib/lab-swarm.js';
+import { step, summary } from './lib/log.js';
+import { smokeTest } from './lib/smoke.js';
+
+const HELP = `
+Usage: npm run rollback [-- --service <name>] [--timeout <seconds>]
+
+Rolls a service of the stack (default: api) back to its previous spec, the one before the last deploy changed it
+(docker service rollback), waits until the stack has converged and runs the smoke test through the edge.
+Exits 1 when the service has no previous spec, or when the rollback does not converge or fails the smoke test.
+
+Options:
+  --service <name>  the stack service (default api)
+  --timeout <s>     how long it may take to converge (default 300)
+`;
+
+async function main() {
+  const flags = parseFlags(
+    process.argv.slice(2),
+    { service: { type: 'string', default: 'api' }, timeout: { type: 'string', default: '300' } },
+    HELP,
+  );
+  const timeoutMs = intFlag('timeout', flags.timeout, 30, 3600) * 1000;
+  const started = performance.now();
+  await requireDocker();
+  const lab = await findLab();
+  await requireManager(lab);
+  const name = stackService(flags.service);
+  const service = await lab.docker
+    .getService(name)
+    .inspect()
+    .catch(() => undefined);
+  if (!service) throw new StopError(`No service ${name} in the lab: nothing to roll back (npm run lab:status).`);
+  if (!service.PreviousSpec) throw new StopError(`${name} has no previous version to go back to.`);
+  const image = (spec: typeof service.Spec) => String(spec?.TaskTemplate?.ContainerSpec?.Image ?? '').split('@')[0];
+  const from = image(service.Spec);
+  const to = image(service.PreviousSpec);
+  await step(`roll ${flags.service} back: ${from} → ${to}`, async () => {
+    const result = await $({
+      quiet: true,
+      env: { ...process.env, ...lab.env },
+    })`docker service rollback --detach ${name}`.nothrow();
+    if (result.exitCode !== 0) throw new StopError(`docker service rollback ${name}: ${lastLine(result.stderr)}`);
+  });
+  try {
+    await step('wait until every service has converged', () => waitForConvergence(lab, timeoutMs));
+    const smoke = await step('smoke test through the edge', () => smokeTest());
+    summary(`Rolled back in ${formatMs(performance.now() - started)}`, {
+      service: `${flags.service}: now ${to} (was ${from})`,
+      smoke,
+      next: `npm run lab:status; ${labUrl('api')}`,
+    });
+  } catch (error) {
+    if (error instanceof ServiceFailure) {
+      console.error(await failureDetails(lab, error.service));
+      throw new StopError(`Rollback failed: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+await runCommand(main);
