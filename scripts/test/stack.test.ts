@@ -101,6 +101,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
         'postgres1',
         'postgres2',
         'traefik',
+        'grafana',
         'prometheus',
         'pushgateway',
         'node-exporter',
@@ -109,6 +110,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     );
     for (const [name, service] of Object.entries(services)) {
       if (name === 'traefik') expect(service.image).toMatch(/^traefik:v3\.\d+\.\d+$/);
+      else if (name === 'grafana') expect(service.image).toMatch(/^grafana\/grafana-oss:\d+\.\d+\.\d+$/);
       else expect(service.image, name).toMatch(new RegExp(`^127\\.0\\.0\\.1:5000/swarmlab/[a-z-]+:${TAG}$`));
     }
   });
