@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { parse, stringify } from 'yaml';
 import { $ } from 'zx';
 import { acmeSettings, acmeStaticConfig, withAcme } from './lib/acme.js';
+import { commitTimeOf, recordDeployment } from './lib/dora.js';
 import { intFlag, parseFlags, runCommand, StopError } from './lib/cli.js';
 import { contentTag, planImages, stackFingerprint, servicesToRollBack, type ImageInspect } from './lib/deploy-plan.js';
 import { formatMs, printTable, requireDocker, run, runWithProgress } from './lib/docker.js';
@@ -229,6 +230,7 @@ async function main() {
     return;
   }
 
+  const startedAt = new Date();
   // No API yet (a new lab, or a first deploy that stopped early): the database may have no schema.
   const firstDeploy = !before.some((state) => state.name === 'api');
   const updated = declared.filter((name) => before.some((state) => state.name === name));
@@ -250,6 +252,7 @@ async function main() {
       `${JSON.stringify({ fingerprint, commit: info.sha, at: new Date().toISOString(), images: tags }, null, 2)}\n`,
       { mode: 0o600 },
     );
+    await recordKpis(info.sha, startedAt, 'success', false);
     const states = await serviceStates(lab);
     printTable(
       'Services',
@@ -275,6 +278,7 @@ async function main() {
       },
     );
   } catch (error) {
+    await recordKpis(info.sha, startedAt, 'failure', error instanceof ServiceFailure);
     if (error instanceof ServiceFailure) {
       console.error(`✗ ${error.message}`);
       await rollBack(lab, updated);
@@ -285,6 +289,22 @@ async function main() {
       throw new StopError(`Deploy failed: ${error.message}\nFix it, then run npm run deploy again.`);
     }
     throw error;
+  }
+}
+
+/**
+ * A deploy for the DORA KPIs (history in .lab/deploy/history.jsonl, and the Pushgateway when PUSHGATEWAY_URL
+ * reaches one). The pipeline records its deploys itself (SWARMLAB_PIPELINE=1), with the build's start time.
+ * Never fails the deploy.
+ */
+async function recordKpis(sha: string, startedAt: Date, result: 'success' | 'failure', rolledBack: boolean) {
+  if (process.env.SWARMLAB_PIPELINE === '1') return;
+  try {
+    const commitTime = await commitTimeOf(sha, REPO_ROOT).catch(() => startedAt.toISOString());
+    const event = { sha, commitTime, startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString() };
+    await recordDeployment({ ...event, strategy: 'rolling', result, rolledBack });
+  } catch (error) {
+    console.error(`note: this deploy was not recorded for the KPIs (${(error as Error).message})`);
   }
 }
 

@@ -40,6 +40,15 @@ async function main() {
     .catch(() => undefined);
   if (!service) throw new StopError(`No service ${name} in the lab: nothing to roll back (npm run lab:status).`);
   if (!service.PreviousSpec) throw new StopError(`${name} has no previous version to go back to.`);
+  // A rollback swaps the current and previous specs: one already done (by Swarm, or by a failed deploy) must not be
+  // undone by a second.
+  const update = (service as { UpdateStatus?: { State?: string } }).UpdateStatus?.State ?? '';
+  if (update.startsWith('rollback_')) {
+    summary(`${name} is already rolled back (${update.replace('_', ' ')}): nothing to do`, {
+      next: 'npm run lab:status',
+    });
+    return;
+  }
   const image = (spec: typeof service.Spec) => String(spec?.TaskTemplate?.ContainerSpec?.Image ?? '').split('@')[0];
   const from = image(service.Spec);
   const to = image(service.PreviousSpec);

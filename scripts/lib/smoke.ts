@@ -27,4 +27,3 @@ export async function smokeTest(timeoutMs = 90_000) {
   }
   throw new ServiceFailure('api', `smoke test through the edge failed for ${timeoutMs / 1000} s: ${problem}`);
 }
-
