@@ -2,7 +2,6 @@
 // backup/pgbackrest.conf (the lab's file). Used by the backup tests (backups, verify, expire, restores into scratch
 // instances on other ports) and by `npm run bench:restore`. pgBackRest runs as the postgres OS user when we are root, like the server.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,11 +19,11 @@ import {
   startCluster,
   type PgCluster,
 } from './pg-cluster.js';
+import { requireDebianTools } from './debian-tools.js';
 import { renderTemplate } from './template.js';
 
 export const STANZA = 'swarmlab';
 export const CONFIG_TEMPLATE = path.join(REPO_ROOT, 'backup/pgbackrest.conf');
-const INSTALL_HINT = 'apt-get update && apt-get install -y --no-install-recommends pgbackrest';
 
 export type BackupType = 'full' | 'diff' | 'incr';
 
@@ -93,18 +92,7 @@ export interface BackupCluster {
 }
 
 /** Finds pgbackrest; installs it from Debian when root, else fails with the command to run. */
-export async function requirePgbackrest(): Promise<void> {
-  const found = async () => (await $({ quiet: true })`command -v pgbackrest`.nothrow()).exitCode === 0;
-  if (await found()) return;
-  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    console.error(`pgbackrest not found; installing it: ${INSTALL_HINT}`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    await $({ quiet: true })`apt-get update`;
-    await $({ quiet: true, env })`apt-get install -y --no-install-recommends pgbackrest`;
-    if (await found()) return;
-  }
-  throw new Error(`pgBackRest is missing. Install it with: ${INSTALL_HINT}`);
-}
+export const requirePgbackrest = () => requireDebianTools({ pgbackrest: 'pgbackrest' });
 
 async function privateDir(dir: string, owner: Owner): Promise<string> {
   await mkdir(dir, { recursive: true, mode: 0o700 });

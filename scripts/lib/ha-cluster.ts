@@ -3,12 +3,13 @@
 // the failover tests, `npm run db:dev` and `npm run bench:failover`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { chown, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
 import { freePort, requirePgBinaries } from './pg-cluster.js';
+import { requireDebianTools } from './debian-tools.js';
 import { renderTemplate } from './template.js';
 import { REPO_ROOT as REPO } from './paths.js';
 import { queryOnce } from './sql.js';
@@ -16,8 +17,6 @@ import { queryOnce } from './sql.js';
 const POSTGRES_DIR = path.join(REPO, 'postgres');
 export const SCOPE = 'swarmlab';
 export const DATABASE = 'swarmlab';
-const HA_PACKAGES = ['patroni', 'etcd-server', 'haproxy'];
-const INSTALL_HINT = `apt-get update && apt-get install -y ${HA_PACKAGES.join(' ')}`;
 
 export interface ClusterPasswords {
   superuser: string;
@@ -136,24 +135,7 @@ export interface HaCluster {
   destroy(): Promise<void>;
 }
 
-async function requireHaTools() {
-  const missing = () => ['patroni', 'etcd', 'haproxy'].filter((tool) => !whichSync(tool));
-  if (missing().length > 0 && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    console.error(`installing the data-tier tools: ${INSTALL_HINT}`);
-    await $({ quiet: true })`apt-get update`;
-    await $({
-      quiet: true,
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    })`apt-get install -y --no-install-recommends ${HA_PACKAGES}`;
-  }
-  if (missing().length > 0) {
-    throw new Error(`${missing().join(', ')} not found. Install them with: ${INSTALL_HINT}`);
-  }
-}
-
-function whichSync(tool: string) {
-  return ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/usr/local/sbin'].some((dir) => existsSync(path.join(dir, tool)));
-}
+const requireHaTools = () => requireDebianTools({ patroni: 'patroni', etcd: 'etcd-server', haproxy: 'haproxy' });
 
 const secret = () => randomBytes(18).toString('base64url');
 

@@ -21,8 +21,8 @@ import {
   type DeploymentEvent,
 } from '../lib/dora.js';
 import { REPO_ROOT } from '../lib/paths.js';
+import { requireDebianTools } from '../lib/debian-tools.js';
 
-const q = $({ quiet: true, nothrow: true });
 const TSX = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
 const KPI = path.join(REPO_ROOT, 'scripts/kpi.ts');
 const HOUR = 3600;
@@ -218,21 +218,7 @@ describe('the metrics pushed after a deploy', () => {
 
 // --- a real Pushgateway ----------------------------------------------------------------------------------------
 
-const INSTALL = 'apt-get install -y --no-install-recommends prometheus-pushgateway';
-
-async function requirePushgateway() {
-  const found = async () => (await q`command -v prometheus-pushgateway`).exitCode === 0;
-  if (await found()) return;
-  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    await q`apt-get update`;
-    await $({
-      quiet: true,
-      nothrow: true,
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    })`${INSTALL.split(' ')}`;
-  }
-  if (!(await found())) throw new Error(`prometheus-pushgateway is not installed: ${INSTALL}`);
-}
+const requirePushgateway = () => requireDebianTools({ 'prometheus-pushgateway': 'prometheus-pushgateway' });
 
 async function freePort(): Promise<number> {
   const server = createServer();

@@ -4,28 +4,26 @@
 // lab's rule files). That Prometheus also scrapes the API's own metrics (api/src/lib/metrics.ts, served by this
 // test) so that the API and SLO panels are shown to return data, not only to parse.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { $ } from 'zx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics, registerPoolMetrics } from '../../api/src/lib/metrics.js';
 import { CATALOGUE } from '../lib/lab-secrets.js';
 import { REPO_ROOT } from '../lib/paths.js';
+import { requireDebianTools } from '../lib/debian-tools.js';
 import { freePort } from '../lib/pg-cluster.js';
 
-const q = $({ quiet: true, cwd: REPO_ROOT, nothrow: true });
 const GRAFANA = path.join(REPO_ROOT, 'monitoring/grafana');
 const DASHBOARDS = path.join(GRAFANA, 'dashboards');
 const DATASOURCES = path.join(GRAFANA, 'provisioning/datasources/datasources.yml');
 const PROVIDERS = path.join(GRAFANA, 'provisioning/dashboards/dashboards.yml');
 const GRAFANA_INI = path.join(GRAFANA, 'grafana.ini');
 const RULES = path.join(REPO_ROOT, 'monitoring/prometheus/rules');
-const INSTALL = 'apt-get install -y --no-install-recommends prometheus';
 
 /** The dashboards the lab promises (docs/monitoring.md), by file name; each has the uid swarmlab-<name>. */
 const EXPECTED_DASHBOARDS = ['alerts', 'api', 'backups', 'dora', 'nodes', 'postgres', 'slo'];
@@ -208,20 +206,7 @@ let prometheusLog = '';
 let promUrl = '';
 let apiServer: Server | undefined;
 
-/** Installs Debian's prometheus when it is missing and we can (root, apt); otherwise fails with the command. */
-async function requirePrometheus() {
-  const missing = async () => (await q`command -v prometheus`).exitCode !== 0;
-  if (!(await missing())) return;
-  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    await q`apt-get update`;
-    await $({
-      quiet: true,
-      nothrow: true,
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    })`apt-get install -y --no-install-recommends prometheus`;
-  }
-  if (await missing()) throw new Error(`prometheus is not installed: ${INSTALL}`);
-}
+const requirePrometheus = () => requireDebianTools({ prometheus: 'prometheus' });
 
 /** Serves the API's metrics (its own registry), with a little traffic recorded before every scrape. */
 async function startApiMetrics(): Promise<number> {

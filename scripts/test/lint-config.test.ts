@@ -1,30 +1,17 @@
 // Every shell script (images, provisioning, CI) passes shellcheck and every YAML file yamllint (.yamllint.yml).
 // Files are found through git, so a new one is checked without being listed here.
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { requireDebianTools } from '../lib/debian-tools.js';
 import { REPO_ROOT } from '../lib/paths.js';
 
 const q = $({ quiet: true, cwd: REPO_ROOT, nothrow: true });
 const TOOLS = { shellcheck: 'shellcheck', yamllint: 'yamllint' } as const;
 
-/** Installs the linter from Debian when it is missing and we can; otherwise fails with the command to run. */
-async function requireTool(tool: keyof typeof TOOLS) {
-  if ((await q`command -v ${tool}`).exitCode === 0) return;
-  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    await q`apt-get update`;
-    await $({
-      quiet: true,
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    })`apt-get install -y ${TOOLS[tool]}`;
-  }
-  if ((await q`command -v ${tool}`).exitCode !== 0) {
-    throw new Error(`${tool} is not installed: apt-get install -y ${TOOLS[tool]}`);
-  }
-}
+const requireTool = (tool: keyof typeof TOOLS) => requireDebianTools({ [tool]: TOOLS[tool] });
 
 async function tracked(...patterns: string[]) {
   const { stdout } = await q`git ls-files -- ${patterns}`;

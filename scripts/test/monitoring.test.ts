@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { $ } from 'zx';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../lib/paths.js';
+import { requireDebianTools } from '../lib/debian-tools.js';
 
 const q = $({ quiet: true, cwd: REPO_ROOT, nothrow: true });
 const PROMETHEUS = path.join(REPO_ROOT, 'monitoring/prometheus');
@@ -18,7 +19,6 @@ const TESTS = path.join(PROMETHEUS, 'tests');
 const ALERTMANAGER = path.join(REPO_ROOT, 'monitoring/alertmanager/alertmanager.yml');
 const RUNBOOK_PREFIX = 'https://github.com/swarmlab/swarmlab/blob/main/docs/runbooks/';
 const SEVERITIES = ['critical', 'warning', 'info'];
-const INSTALL = 'apt-get install -y --no-install-recommends prometheus prometheus-alertmanager';
 
 interface Rule {
   alert?: string;
@@ -49,20 +49,7 @@ const alerts = ruleFiles.flatMap((file) => {
   return doc.groups.flatMap((group) => group.rules.filter((rule) => rule.alert).map((rule) => ({ file, rule })));
 });
 
-/** Installs promtool/amtool from Debian when missing and we can (root, apt); otherwise fails with the command. */
-async function requireTools() {
-  const missing = async () => (await q`command -v promtool amtool`).stdout.trim().split('\n').length < 2;
-  if (!(await missing())) return;
-  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    await q`apt-get update`;
-    await $({
-      quiet: true,
-      nothrow: true,
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    })`apt-get install -y --no-install-recommends prometheus prometheus-alertmanager`;
-  }
-  if (await missing()) throw new Error(`promtool and amtool are not installed: ${INSTALL}`);
-}
+const requireTools = () => requireDebianTools({ promtool: 'prometheus', amtool: 'prometheus-alertmanager' });
 
 beforeAll(requireTools, 300_000);
 
