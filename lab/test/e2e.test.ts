@@ -250,8 +250,10 @@ describe.sequential('the lab, end to end (docker driver)', () => {
   });
 
   it(
-    'rolls a new API image with zero failed requests out of a steady stream of at least 2,000',
+    'rolls a new API image and a rotated secret with zero failed requests out of a steady stream of at least 2,000',
     async () => {
+      // A rotated secret is a new Docker secret version: the services that mount it roll with this deploy.
+      await npm('secrets', '--rotate', 'admin_password');
       const stream = steadyStream(() => api('GET', '/v1/items?limit=5'), { minRequests: 2000, maxMs: 15 * MINUTE });
       const before = (await lab.docker.getService(stackService('api')).inspect()).Spec.TaskTemplate.ContainerSpec.Image;
       // A new commit id is a new API image (the image carries it as GIT_SHA): only the API rolls.
@@ -267,6 +269,13 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       expect(after).not.toBe(before);
       expect(result.sent).toBeGreaterThanOrEqual(2000);
       expect(result.failed).toEqual([]);
+      // The API mounts the rotated secret's new version; the old version is gone from the swarm.
+      const spec = (await lab.docker.getService(stackService('api')).inspect()).Spec.TaskTemplate.ContainerSpec;
+      const mounted = (spec.Secrets as { SecretName: string }[]).map((secret) => secret.SecretName);
+      expect(mounted).toContain('swarmlab_admin_password_v2');
+      const secrets = (await lab.docker.listSecrets()).map((secret) => secret.Spec?.Name);
+      expect(secrets).toContain('swarmlab_admin_password_v2');
+      expect(secrets).not.toContain('swarmlab_admin_password_v1');
     },
     20 * MINUTE,
   );
