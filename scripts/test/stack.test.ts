@@ -189,7 +189,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     const api = services.api!;
     expect(api.deploy?.replicas).toBe(3);
     expect(api.deploy?.placement?.preferences).toEqual([{ spread: 'node.labels.zone' }]);
-    expect(api.deploy?.update_config).toMatchObject({ order: 'start-first', parallelism: 1, monitor: '30s' });
+    expect(api.deploy?.update_config).toMatchObject({ order: 'start-first', parallelism: 1, monitor: '20s' });
     expect(api.deploy?.rollback_config).toBeDefined();
     expect(environment(api)).toMatchObject({
       DATABASE_URL_FILE: '/run/secrets/database_url',
