@@ -152,6 +152,10 @@ async function migrate(lab: Lab, apiTag: string, versions: Awaited<ReturnType<ty
   return output.split('\n').pop() ?? '';
 }
 
+/**
+ * Rolls back the stack's services after a failed `docker stack deploy`. Stack deploy updates every service, so each
+ * one's previous spec is the one from before this deploy (the same spec, for those it did not change).
+ */
 async function rollBack(lab: Lab, updated: string[]) {
   const names = servicesToRollBack(updated, await serviceStates(lab).catch(() => []));
   for (const name of names) {
