@@ -287,8 +287,10 @@ async function main() {
       console.error(`✗ ${error.message}`);
       await rollBack(lab, updated);
       console.error(await failureDetails(lab, error.service));
-      if (error.service === 'traefik') {
-        console.error("If Traefik's image cannot be pulled here, deploy with --edge haproxy.");
+      if (error.service === 'traefik' || error.service === 'grafana') {
+        console.error(
+          "If the official images (Traefik's, Grafana's) cannot be pulled here, deploy with --edge haproxy.",
+        );
       }
       throw new StopError(`Deploy failed: ${error.message}\nFix it, then run npm run deploy again.`);
     }
