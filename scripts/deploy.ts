@@ -75,9 +75,15 @@ interface LastDeploy {
   images: Record<string, string>;
 }
 
+/** The record of the last successful deploy; an unreadable one only means "deploy again" (it is rewritten). */
 async function readLast(): Promise<LastDeploy | undefined> {
   const text = await readFile(LAST(), 'utf8').catch(() => undefined);
-  return text ? (JSON.parse(text) as LastDeploy) : undefined;
+  try {
+    return text ? (JSON.parse(text) as LastDeploy) : undefined;
+  } catch {
+    console.error(`note: ${LAST()} is not JSON: deploying as if it were missing (it is written again on success)`);
+    return undefined;
+  }
 }
 
 /** Builds the stack's images; returns each one's content tag (its name in the lab registry). */
