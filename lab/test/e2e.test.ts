@@ -294,8 +294,26 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         4 * MINUTE,
       );
       expect(placed.every((node) => node === 'node1' || node === 'node2')).toBe(true);
+      // node3 may have held the PostgreSQL leader (Patroni decides): then the database fails over to node2, and
+      // requests fail until it has (about 10 s). The API must answer again within a bounded time, then every read
+      // and a write succeed.
+      const stopped = Date.now();
+      await until(
+        'the API answering reads again',
+        async () => ((await api('GET', '/v1/items?limit=5')).status === 200 ? true : undefined),
+        2 * MINUTE,
+      );
+      console.log(`node3 stopped: the API answered reads again after ${Math.round((Date.now() - stopped) / 1000)} s`);
       for (let i = 0; i < 50; i++) expect((await api('GET', '/v1/items?limit=5')).status).toBe(200);
-      expect((await api('POST', '/v1/items', { title: 'after node3', body: '', tags: [] })).status).toBe(201);
+      const write = await until(
+        'the API accepting writes again',
+        async () => {
+          const created = await api('POST', '/v1/items', { title: 'after node3', body: '', tags: [] });
+          return created.status === 201 ? created : undefined;
+        },
+        2 * MINUTE,
+      );
+      expect(write.status).toBe(201);
     },
     6 * MINUTE,
   );
