@@ -7,6 +7,7 @@ export default defineConfig({
       'scripts/test/**/*.test.ts',
       'postgres/test/**/*.test.ts',
       'traefik/test/**/*.test.ts',
+      'monitoring/*/test/**/*.test.ts',
     ],
     globalSetup: ['api/test/helpers/global-setup.ts'],
     // One throwaway PostgreSQL per run is shared by all files; each file works in its own database.

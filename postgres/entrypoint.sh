@@ -8,15 +8,17 @@ set -euo pipefail
 readonly TEMPLATE=/etc/swarmlab/patroni.yml
 readonly RUN_DIR=/run/swarmlab
 readonly RENDERED=$RUN_DIR/patroni.yml
+readonly PGBACKREST_TEMPLATE=/etc/swarmlab/pgbackrest.conf
+readonly PGBACKREST_CONFIG=$RUN_DIR/pgbackrest.conf
 # Secrets: each may be given as NAME or, better, as NAME_FILE (a file holding the value).
 readonly SECRETS=(PG_SUPERUSER_PASSWORD PG_REPLICATION_PASSWORD PG_REWIND_PASSWORD PATRONI_RESTAPI_PASSWORD
-  MIGRATOR_PASSWORD APP_PASSWORD READONLY_PASSWORD BACKUP_PASSWORD MONITORING_PASSWORD)
+  MIGRATOR_PASSWORD APP_PASSWORD READONLY_PASSWORD BACKUP_PASSWORD MONITORING_PASSWORD REPO_CIPHER_PASS)
 # Not in the template: read by post-bootstrap.sh, which creates the roles on the cluster's first start. Checked
 # here too, so a missing one stops the container before initdb rather than after.
 readonly BOOTSTRAP_SECRETS=(MIGRATOR_PASSWORD APP_PASSWORD READONLY_PASSWORD BACKUP_PASSWORD MONITORING_PASSWORD)
 # Needed only in the rendered file: kept out of the environment Patroni and PostgreSQL inherit.
 readonly CONFIG_ONLY_SECRETS=(PG_SUPERUSER_PASSWORD PG_REPLICATION_PASSWORD PG_REWIND_PASSWORD
-  PATRONI_RESTAPI_PASSWORD)
+  PATRONI_RESTAPI_PASSWORD REPO_CIPHER_PASS)
 
 die() {
   echo "entrypoint: $*" >&2
@@ -45,6 +47,7 @@ set_defaults() {
   : "${PATRONI_PGPASS:=$RUN_DIR/pgpass}"
   : "${PATRONI_POST_BOOTSTRAP:=/etc/swarmlab/post-bootstrap.sh}"
   : "${PG_ARCHIVE_COMMAND:=/bin/true}"
+  : "${PG_ARCHIVE_TIMEOUT:=60}"
   : "${PG_LISTEN:=0.0.0.0:5432}"
   : "${PATRONI_RESTAPI_LISTEN:=0.0.0.0:8008}"
   # Where the other member and the router reach this one (Patroni publishes it in etcd): its host name on
@@ -85,6 +88,63 @@ check_values() {
   fi
 }
 
+# pgBackRest, when the stack gives this member a repository host (PGBACKREST_REPO_HOST, the `backup` service):
+# the configuration archive_command uses, and the TLS server through which the repository host takes backups.
+# PGBACKREST_* names are exported to envsubst only: pgBackRest reads such variables as options.
+render_pgbackrest() {
+  [[ -n ${REPO_HOST:-} ]] || return 0
+  [[ -n ${REPO_CIPHER_PASS:-} ]] || die "REPO_HOST is set but REPO_CIPHER_PASS(_FILE) is not: the repository key is needed"
+  local file cert=/run/secrets/pgbackrest_tls_cert key=/run/secrets/pgbackrest_tls_key ca=/run/secrets/lab_ca_cert
+  for file in "$cert" "$key" "$ca"; do
+    [[ -r $file ]] || die "cannot read $file, which pgBackRest's TLS needs (npm run secrets makes it)"
+  done
+  mkdir -p "$RUN_DIR/pgbackrest-log" "$RUN_DIR/pgbackrest-lock"
+  (
+    umask 077
+    export PGBACKREST_REPO_HOST=$REPO_HOST PGBACKREST_REPO_TLS_PORT=8432 PGBACKREST_TLS_PORT=8432 \
+      PGBACKREST_REPO_PATH=/var/lib/pgbackrest PGBACKREST_CIPHER_PASS=$REPO_CIPHER_PASS \
+      PGBACKREST_TLS_CERT_FILE=$cert PGBACKREST_TLS_KEY_FILE=$key PGBACKREST_TLS_CA_FILE=$ca \
+      PGBACKREST_LOG_PATH=$RUN_DIR/pgbackrest-log PGBACKREST_LOCK_PATH=$RUN_DIR/pgbackrest-lock \
+      PGDATA PG_PORT=${PG_LISTEN##*:} PG_SOCKET_DIR PG_BACKUP_USER=backup
+    envsubst <"$PGBACKREST_TEMPLATE" >"$PGBACKREST_CONFIG"
+  )
+  PG_ARCHIVE_COMMAND="pgbackrest --config=$PGBACKREST_CONFIG --stanza=swarmlab archive-push %p"
+  export PG_ARCHIVE_COMMAND
+}
+
+start_pgbackrest_server() {
+  [[ -n ${REPO_HOST:-} ]] || return 0
+  # The repository host's requests connect to PostgreSQL over the local socket as the backup role.
+  PGPASSWORD=$BACKUP_PASSWORD pgbackrest --config="$PGBACKREST_CONFIG" server &
+  echo "entrypoint: pgBackRest TLS server on :8432; WAL archived to $REPO_HOST" >&2
+}
+
+# `entrypoint.sh restore PGBACKREST_RESTORE_OPTIONS...` (npm run db:restore -- --into cluster, with Patroni stopped
+# on both members): forgets the cluster in etcd, restores this member's data directory from the repository, lets
+# PostgreSQL replay WAL to the target and promote, clears the recovery settings pgBackRest wrote, and stops. The
+# next Patroni start adopts the directory as the new leader. `entrypoint.sh wipe` empties the data directory (the
+# other member, which then clones the new leader).
+restore_member() {
+  [[ -n ${REPO_HOST:-} ]] || die "restore needs REPO_HOST (the backup service)"
+  local setting
+  printf '%s\nYes I am aware\n' "$PATRONI_SCOPE" | patronictl -c "$RENDERED" remove "$PATRONI_SCOPE" >&2 ||
+    die "patronictl remove $PATRONI_SCOPE failed: is etcd up?"
+  rm -rf "$PGDATA"
+  install -d -m 700 "$PGDATA"
+  pgbackrest --config="$PGBACKREST_CONFIG" --stanza=swarmlab --log-level-console=info restore "$@"
+  # hot_standby off: pg_ctl returns once recovery has ended and the instance is promoted. Archiving stays on (the
+  # new timeline's history file must reach the repository).
+  pg_ctl -D "$PGDATA" -w -t 3600 -o "-c listen_addresses='' -c unix_socket_directories=$PG_SOCKET_DIR \
+-c hot_standby=off -c synchronous_standby_names=''" start
+  for setting in restore_command recovery_target recovery_target_name recovery_target_time recovery_target_xid \
+    recovery_target_lsn recovery_target_inclusive recovery_target_timeline recovery_target_action; do
+    psql -X -q -h "$PG_SOCKET_DIR" -U postgres -d postgres -c "ALTER SYSTEM RESET $setting"
+  done
+  psql -X -At -h "$PG_SOCKET_DIR" -U postgres -d postgres \
+    -c "SELECT 'entrypoint: restored, timeline ' || timeline_id || ', last commit at ' || coalesce(pg_last_committed_xact()::text, 'unknown') FROM pg_control_checkpoint()" >&2 || true
+  pg_ctl -D "$PGDATA" -m fast -w stop
+}
+
 # envsubst sees only the template's own placeholders, so any other `$` in the file is left alone.
 render() {
   local names=("$@") shell_format
@@ -101,13 +161,22 @@ render() {
 
 main() {
   local names
+  local mode=${1:-run}
   read_secret_files
   set_defaults
+  render_pgbackrest
   mapfile -t names < <(placeholders)
   ((${#names[@]})) || die "no \${NAME} placeholder found in $TEMPLATE"
   check_values "${names[@]}" "${BOOTSTRAP_SECRETS[@]}"
   render "${names[@]}"
   export -n "${CONFIG_ONLY_SECRETS[@]}"
+  case $mode in
+    run) ;;
+    restore) shift && restore_member "$@" && exit 0 ;;
+    wipe) rm -rf "$PGDATA" && echo "entrypoint: $PGDATA emptied; this member clones the leader at its next start" >&2 && exit 0 ;;
+    *) die "unknown mode $mode: run (default), restore PGBACKREST_OPTIONS..., or wipe" ;;
+  esac
+  start_pgbackrest_server
   echo "entrypoint: $RENDERED rendered for member $PATRONI_NAME of $PATRONI_SCOPE; starting patroni" >&2
   exec patroni "$RENDERED"
 }

@@ -4,7 +4,8 @@
 #
 #   provision.sh install                      Docker engine, registry, cron, tools (Debian packages)
 #   provision.sh engine  NODE SHARED          dockerd settings (mutual-TLS API on node1), trust in the lab
-#                                             registry, the registry itself on node1; restarts what changed
+#                                             registry, the registry itself and the cron schedule on node1;
+#                                             restarts what changed
 #   provision.sh swarm   NODE SHARED ADDR     node1: swarm init advertising ADDR; others: join node1
 #   provision.sh labels                       node1: label every node (zone, etcd, db) by its name
 #   provision.sh firewall                     VMs: nftables allowing only SSH, HTTP(S), swarm, registry, TLS API
@@ -206,6 +207,13 @@ label_nodes() {
   done
 }
 
+# node1: the lab's schedule (backups, restore drill, weekly report) and the script its lines run.
+install_schedule() {
+  [[ $NODE == "$MANAGER" ]] || return 0
+  write_if_changed /usr/local/sbin/swarmlab-job 755 <"$SCRIPT_DIR/swarmlab-job" || true
+  write_if_changed /etc/cron.d/swarmlab 644 <"$SCRIPT_DIR/swarmlab.cron" || true
+}
+
 configure_firewall() {
   has_systemd || {
     log "no firewall on a container node (the host's engine isolates it)"
@@ -216,7 +224,7 @@ configure_firewall() {
   nft -f /etc/nftables.conf
 }
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
 
 main() {
   local step=${1:-}
@@ -225,7 +233,11 @@ main() {
   ADDR=${4:-}
   case $step in
     install) install_packages ;;
-    engine) [[ -n $SHARED ]] || die "usage: provision.sh engine NODE SHARED" && configure_engine ;;
+    engine)
+      [[ -n $SHARED ]] || die "usage: provision.sh engine NODE SHARED"
+      configure_engine
+      install_schedule
+      ;;
     swarm) [[ -n $ADDR ]] || die "usage: provision.sh swarm NODE SHARED ADDR" && join_swarm ;;
     labels) label_nodes ;;
     firewall) configure_firewall ;;
@@ -233,6 +245,7 @@ main() {
       [[ -n $ADDR ]] || die "usage: provision.sh all NODE SHARED ADDR"
       install_packages
       configure_engine
+      install_schedule
       join_swarm
       configure_firewall
       ;;

@@ -263,6 +263,7 @@ export async function startHaCluster(): Promise<HaCluster> {
           PATRONI_POST_BOOTSTRAP: path.join(shared, 'post-bootstrap.sh'),
           PATRONI_PGPASS: path.join(memberDir, 'pgpass'),
           PG_ARCHIVE_COMMAND: '/bin/true',
+          PG_ARCHIVE_TIMEOUT: '60',
           PG_LISTEN: `127.0.0.1:${pgPort}`,
           PG_CONNECT_ADDRESS: `127.0.0.1:${pgPort}`,
           PGDATA: dataDir,

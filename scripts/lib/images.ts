@@ -2,6 +2,7 @@
 // building and tagging. The base images come from base-images.ts. See docs/images.md.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { $ } from 'zx';
@@ -200,6 +201,19 @@ export interface ImageSpec {
   smoke: (ctx: SmokeContext) => Promise<string>;
 }
 
+/** A throwaway self-signed certificate and key (PEM) for `commonName`, server and client. */
+async function selfSignedCert(commonName: string, dns: string[]): Promise<{ cert: string; key: string }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'swarmlab-smoke-tls-'));
+  try {
+    const ext = `subjectAltName=${dns.map((name) => `DNS:${name}`).join(',')}`;
+    await q`openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj ${`/CN=${commonName}`} -addext ${ext} -addext extendedKeyUsage=serverAuth,clientAuth -keyout ${path.join(dir, 'key.pem')} -out ${path.join(dir, 'cert.pem')}`;
+    const [cert, key] = await Promise.all(['cert.pem', 'key.pem'].map((f) => fs.readFile(path.join(dir, f), 'utf8')));
+    return { cert: cert!, key: key! };
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Fails with `message` unless `ok`. */
 function expect(ok: boolean, message: string) {
   if (!ok) throw new Error(message);
@@ -316,6 +330,36 @@ export const IMAGES: ImageSpec[] = [
       await databaseFixture(ctx);
       await expectHttp(ctx, 'GET', 'http://pg1:8008/primary', 200);
       return 'healthy, Patroni leader';
+    },
+  },
+  {
+    name: 'backup',
+    dockerfile: 'backup/Dockerfile',
+    context: 'backup',
+    smoke: async (ctx) => {
+      // A self-signed certificate stands for the lab CA's: the TLS server must start and answer.
+      const tls = await selfSignedCert('pgbackrest', ['backup']);
+      const backup = await ctx.start({
+        name: 'backup',
+        image: ctx.ref('backup'),
+        secrets: {
+          backup_password: randomBytes(16).toString('hex'),
+          pgbackrest_cipher_pass: randomBytes(32).toString('hex'),
+          pgbackrest_tls_cert: tls.cert,
+          pgbackrest_tls_key: tls.key,
+          lab_ca_cert: tls.cert,
+        },
+      });
+      await ctx.waitHealthy(backup);
+      const usage = await ctx
+        .runToEnd({
+          name: 'backup-job',
+          image: ctx.ref('backup'),
+          command: ['bash', '-c', 'backup-job 2>&1; echo "exit $?"'],
+        })
+        .catch((error: Error) => error.message);
+      expect(/usage: backup-job[\s\S]*exit 2/.test(usage), `backup-job without arguments: ${usage}`);
+      return 'healthy (TLS server), backup-job usage';
     },
   },
   {

@@ -10,6 +10,7 @@ import { lastLine, run } from './docker.js';
 import { HTTP_PORT, HTTPS_PORT } from './lab-context.js';
 import { nodeTlsPaths } from './lab-node-tls.js';
 import type { LabPaths } from './lab-secrets.js';
+import { ensurePrivateDir } from './private-files.js';
 
 const q = $({ quiet: true });
 
@@ -68,6 +69,14 @@ export async function ensureNetwork(): Promise<'created' | 'kept'> {
   return 'created';
 }
 
+/** Where backups are copied off the cluster, on the host: <LAB_DIR>/backups (mode 700). */
+export async function offsiteDir(paths: LabPaths): Promise<string> {
+  const dir = path.join(paths.root, 'backups');
+  await ensurePrivateDir(dir);
+  return dir;
+}
+const OFFSITE_IN_NODE = '/srv/swarmlab-offsite';
+
 /** Creates and starts a node's container: privileged first, the explicit capability set when that is refused. */
 export async function createNode(node: LabNode, image: string, paths: LabPaths): Promise<'privileged' | 'explicit'> {
   const shared = nodeTlsPaths(paths).shared;
@@ -85,6 +94,8 @@ export async function createNode(node: LabNode, image: string, paths: LabPaths):
     '--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw',
     '--tmpfs=/run',
     `--volume=${shared}:${SHARED_IN_NODE}`,
+    // The manager copies every backup off the cluster here (lab/provision/swarmlab-job).
+    ...(node.name === 'node1' ? [`--volume=${await offsiteDir(paths)}:${OFFSITE_IN_NODE}`] : []),
     ...Object.entries(node.volumes).map(([volume, target]) => `--volume=${volume}:${target}`),
     ...node.ports.map((port) => `--publish=${port}`),
   ];

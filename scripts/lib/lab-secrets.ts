@@ -8,7 +8,10 @@ import path from 'node:path';
 import { $ } from 'zx';
 import { StopError } from './cli.js';
 import {
+  certProblem,
   inspectCa,
+  PGBACKREST_SUBJECT,
+  stageCert,
   requireOpenssl,
   serverCertProblem,
   serverNames,
@@ -46,15 +49,15 @@ type Spec = { services: readonly Service[]; about: string } & (
   | { kind: 'password' | 'key'; bytes: number }
   | { kind: 'htpasswd'; user: string }
   | { kind: 'url'; user: string; from: string; host: string; port: number }
-  | { kind: 'tls'; part: 'ca' | 'cert' | 'key' }
+  | { kind: 'tls'; part: TlsPart }
 );
+type TlsPart = 'ca' | 'cert' | 'key' | 'pgbackrest-cert' | 'pgbackrest-key';
 
 const password = (services: Service[], about: string) => ({ kind: 'password', bytes: 32, services, about }) as const;
 const key = (bytes: number, services: Service[], about: string) => ({ kind: 'key', bytes, services, about }) as const;
 const url = (user: string, from: string, host: string, port: number, services: Service[], about: string) =>
   ({ kind: 'url', user, from, host, port, services, about }) as const;
-const tls = (part: 'ca' | 'cert' | 'key', services: Service[], about: string) =>
-  ({ kind: 'tls', part, services, about }) as const;
+const tls = (part: TlsPart, services: Service[], about: string) => ({ kind: 'tls', part, services, about }) as const;
 
 /** Every secret of the lab. A `url` is built from the password it names (which comes earlier in this list). */
 export const CATALOGUE = {
@@ -83,7 +86,13 @@ export const CATALOGUE = {
   migration_database_url: url('migrator', 'migrator_password', 'db-rw', 5432, ['migrate'], 'the migration job'),
   tls_cert: tls('cert', ['traefik'], 'server certificate for *.lab.localhost (+ LAB_DOMAIN)'),
   tls_key: tls('key', ['traefik'], "the server certificate's key"),
-  lab_ca_cert: tls('ca', ['jenkins'], 'the lab CA certificate, for clients that call the lab over HTTPS'),
+  pgbackrest_tls_cert: tls(
+    'pgbackrest-cert',
+    ['postgres', 'backup'],
+    "pgBackRest's TLS between repository and members",
+  ),
+  pgbackrest_tls_key: tls('pgbackrest-key', ['postgres', 'backup'], "the pgBackRest certificate's key"),
+  lab_ca_cert: tls('ca', ['postgres', 'backup', 'jenkins'], 'the lab CA certificate: trusted by TLS peers and clients'),
 } as const satisfies Record<string, Spec>;
 
 export type SecretName = keyof typeof CATALOGUE;
@@ -128,6 +137,8 @@ export function labPaths(root: string = labDir()): LabPaths {
       caCert: path.join(ca, 'ca.crt'),
       serverKey: path.join(tlsDir, 'server.key'),
       serverCert: path.join(tlsDir, 'server.crt'),
+      pgbackrestKey: path.join(tlsDir, 'pgbackrest.key'),
+      pgbackrestCert: path.join(tlsDir, 'pgbackrest.crt'),
     },
   };
 }
@@ -136,7 +147,14 @@ export function labPaths(root: string = labDir()): LabPaths {
 export function secretFile(name: SecretName, paths: LabPaths = labPaths()): string {
   const entry = spec(name);
   if (entry.kind !== 'tls') return path.join(paths.secrets, name);
-  return { ca: paths.tlsFiles.caCert, cert: paths.tlsFiles.serverCert, key: paths.tlsFiles.serverKey }[entry.part];
+  const files = paths.tlsFiles;
+  return {
+    ca: files.caCert,
+    cert: files.serverCert,
+    key: files.serverKey,
+    'pgbackrest-cert': files.pgbackrestCert,
+    'pgbackrest-key': files.pgbackrestKey,
+  }[entry.part];
 }
 
 /** The clear password behind an htpasswd secret, kept for the operator only (never a Docker secret). */
@@ -347,13 +365,29 @@ async function ensure(paths: LabPaths, rotate: SecretName | undefined, options: 
           ? 'rotated'
           : 'kept';
   const note = problem && problem !== 'missing' ? problem : undefined;
+  const peer = { key: tlsFiles.pgbackrestKey, cert: tlsFiles.pgbackrestCert, caCert: tlsFiles.caCert };
+  const peerProblem = newCa
+    ? 'missing'
+    : await certProblem(peer, options.now ?? new Date(), PGBACKREST_SUBJECT as { dns: string[] });
+  const peerStatus: Status =
+    peerProblem === 'missing'
+      ? 'created'
+      : peerProblem
+        ? 'reissued'
+        : rotate === 'pgbackrest_tls_cert' || rotate === 'pgbackrest_tls_key'
+          ? 'rotated'
+          : 'kept';
+  const peerNote = peerProblem && peerProblem !== 'missing' ? peerProblem : undefined;
   rows.push(
     { name: 'tls_cert', status: serverStatus, file: rel(tlsFiles.serverCert), ...(note && { note }) },
     { name: 'tls_key', status: serverStatus, file: rel(tlsFiles.serverKey), ...(note && { note }) },
+    { name: 'pgbackrest_tls_cert', status: peerStatus, file: rel(peer.cert), ...(peerNote && { note: peerNote }) },
+    { name: 'pgbackrest_tls_key', status: peerStatus, file: rel(peer.key), ...(peerNote && { note: peerNote }) },
     { name: 'lab_ca_cert', status: newCa ? 'created' : 'kept', file: rel(tlsFiles.caCert), note: 'and ca.key' },
   );
   if (!newCa) keptFiles.push(tlsFiles.caKey, tlsFiles.caCert);
   if (serverStatus === 'kept') keptFiles.push(tlsFiles.serverKey, tlsFiles.serverCert);
+  if (peerStatus === 'kept') keptFiles.push(peer.key, peer.cert);
   rows.sort((a, b) => SECRET_NAMES.indexOf(a.name as SecretName) - SECRET_NAMES.indexOf(b.name as SecretName));
 
   // Bookkeeping: a new value gets the next version; versions.json and README are rewritten only when they differ.
@@ -385,7 +419,7 @@ async function ensure(paths: LabPaths, rotate: SecretName | undefined, options: 
   const report = { labDir: paths.root, rows, modesFixed: modesFixed.map(rel), changed, dryRun: !!options.dryRun };
   if (options.dryRun || !changed) return report;
 
-  if (hashes.length > 0 || newCa || serverStatus !== 'kept') await requireOpenssl();
+  if (hashes.length > 0 || newCa || serverStatus !== 'kept' || peerStatus !== 'kept') await requireOpenssl();
   await mkdir(paths.root, { recursive: true, mode: PRIVATE_DIR_MODE });
   for (const dir of [paths.secrets, paths.ca, paths.tls]) await ensurePrivateDir(dir);
   const staging = new Staging();
@@ -398,6 +432,7 @@ async function ensure(paths: LabPaths, rotate: SecretName | undefined, options: 
     }
     const ca = newCa ? await stageCa(staging, tlsFiles) : { key: tlsFiles.caKey, cert: tlsFiles.caCert };
     if (serverStatus !== 'kept') await stageServerCert(staging, tlsFiles, ca, serverNames(options.labDomain));
+    if (peerStatus !== 'kept') await stageCert(staging, peer, ca, PGBACKREST_SUBJECT);
     await staging.commit();
   } catch (error) {
     await staging.discard();

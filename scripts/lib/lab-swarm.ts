@@ -162,6 +162,10 @@ export interface JobSpec {
   /** Mounted as /run/secrets/<target>, readable by `uid` only. */
   secrets: { source: string; target: string; uid: number }[];
   env: Record<string, string>;
+  /** docker service create --mount values (e.g. type=volume,source=swarmlab_postgres1-data,target=/data). */
+  mounts?: string[];
+  /** Placement constraints (e.g. node.labels.db == 1). */
+  constraints?: string[];
 }
 
 /** Runs a one-shot Swarm job (replicated-job) to its end; returns its output; throws with its logs when it fails. */
@@ -169,7 +173,7 @@ export async function runJob(lab: Lab, job: JobSpec, timeoutMs: number): Promise
   const cli = $({ quiet: true, env: { ...process.env, ...lab.env } });
   const name = `${STACK}_${job.name}`;
   await cli`docker service rm ${name}`.nothrow();
-  await cli`docker service create --detach --name ${name} --mode replicated-job --restart-condition none ${job.entrypoint ? [`--entrypoint=${job.entrypoint}`] : []} ${job.networks.map((n) => `--network=${n}`)} ${job.secrets.map((s) => `--secret=source=${s.source},target=${s.target},uid=${s.uid},gid=${s.uid},mode=0400`)} ${Object.entries(job.env).map(([k, v]) => `--env=${k}=${v}`)} ${job.image} ${job.command}`;
+  await cli`docker service create --detach --name ${name} --mode replicated-job --restart-condition none ${job.entrypoint ? [`--entrypoint=${job.entrypoint}`] : []} ${job.networks.map((n) => `--network=${n}`)} ${job.secrets.map((s) => `--secret=source=${s.source},target=${s.target},uid=${s.uid},gid=${s.uid},mode=0400`)} ${Object.entries(job.env).map(([k, v]) => `--env=${k}=${v}`)} ${(job.mounts ?? []).map((m) => `--mount=${m}`)} ${(job.constraints ?? []).map((c) => `--constraint=${c}`)} ${job.image} ${job.command}`;
   const deadline = Date.now() + timeoutMs;
   let state = 'new';
   let err = '';

@@ -20,7 +20,17 @@ export interface TlsFiles {
   caCert: string;
   serverKey: string;
   serverCert: string;
+  /** pgBackRest's peers (the repository host and the PostgreSQL members): one certificate, server and client. */
+  pgbackrestKey: string;
+  pgbackrestCert: string;
 }
+
+/** The names pgBackRest's peers reach each other by (docker-compose.yml's service host names). */
+export const PGBACKREST_SUBJECT: CertSubject = {
+  commonName: 'pgbackrest',
+  dns: ['backup', 'postgres1', 'postgres2'],
+  usage: 'serverAuth, clientAuth',
+};
 
 const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 const DOMAIN = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})+$`);
@@ -199,8 +209,8 @@ export interface CertSubject {
   commonName: string;
   dns?: string[];
   ips?: string[];
-  /** serverAuth (default) for a server, clientAuth for a client of a mutual-TLS server. */
-  usage?: 'serverAuth' | 'clientAuth';
+  /** serverAuth (default) for a server, clientAuth for a client of a mutual-TLS server, both for a peer. */
+  usage?: 'serverAuth' | 'clientAuth' | 'serverAuth, clientAuth';
 }
 
 /** Stages a new key and a certificate for `subject`, signed by the CA at `ca` (paths, maybe staged ones). */

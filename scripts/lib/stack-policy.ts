@@ -93,6 +93,7 @@ export const IMAGE_DOCKERFILES: Readonly<Record<string, string>> = {
   'swarmlab/pushgateway': 'monitoring/pushgateway/Dockerfile',
   'swarmlab/node-exporter': 'monitoring/node-exporter/Dockerfile',
   'swarmlab/postgres-exporter': 'monitoring/postgres-exporter/Dockerfile',
+  'swarmlab/backup': 'backup/Dockerfile',
 };
 
 // --- variables deploy sets --------------------------------------------------------------------------------------

@@ -93,6 +93,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     expect(Object.keys(services).sort()).toEqual(
       [
         'api',
+        'backup',
         'db-router',
         'docker-socket-proxy',
         'etcd1',
@@ -233,12 +234,18 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
         PATRONI_ETCD3_HOSTS: etcd.map((member) => `${member}:2379`).join(','),
         LAB_NETWORK: subnet,
       });
-      // Every secret the postgres image reads (docs/data-tier.md) is given as a file.
+      // Every secret the postgres image reads (docs/data-tier.md) is given as a file: passwords by <NAME>_FILE,
+      // pgBackRest's TLS files at the fixed paths entrypoint.sh reads (PGBACKREST_* variables would be taken by
+      // pgBackRest as options, hence REPO_CIPHER_PASS_FILE).
       const secrets = (service.secrets ?? []).map(({ source }) => source);
-      for (const secret of secrets) {
-        expect(environment(service)[`${secret.toUpperCase()}_FILE`]).toBe(`/run/secrets/${secret}`);
+      const fixedPaths = ['pgbackrest_tls_cert', 'pgbackrest_tls_key', 'lab_ca_cert'];
+      for (const secret of secrets.filter((name) => !fixedPaths.includes(name))) {
+        const variable = secret === 'pgbackrest_cipher_pass' ? 'REPO_CIPHER_PASS' : secret.toUpperCase();
+        expect(environment(service)[`${variable}_FILE`], secret).toBe(`/run/secrets/${secret}`);
       }
-      expect(secrets).toHaveLength(9);
+      expect(secrets).toEqual(expect.arrayContaining(fixedPaths));
+      expect(secrets).toHaveLength(13);
+      expect(environment(service)).toMatchObject({ REPO_HOST: 'backup', PG_ARCHIVE_TIMEOUT: '60' });
     });
 
     const router = services['db-router']!;

@@ -1,0 +1,194 @@
+// `npm run db:restore`: restores the lab's database from the pgBackRest repository to a point in time, the end of
+// the archived WAL, or one backup. Into a scratch instance (default: in the backup service, to inspect, the live
+// cluster untouched) or, with --into cluster --yes, into the cluster itself. See docs/backup-and-restore.md.
+import { performance } from 'node:perf_hooks';
+import { $ } from 'zx';
+import { parseFlags, runCommand, StopError } from './lib/cli.js';
+import { formatMs, lastLine, requireDocker } from './lib/docker.js';
+import { pgbackrestOptions, restoreTarget, runBackupJob, type Target } from './lib/lab-backup.js';
+import { findLab, requireManager, type Lab } from './lib/lab-context.js';
+import { runJob, stackService, waitForConvergence, type JobSpec } from './lib/lab-swarm.js';
+import { step, summary } from './lib/log.js';
+import { smokeTest } from './lib/smoke.js';
+
+const HELP = `
+Usage: npm run db:restore -- (--time <ISO 8601> | --latest | --backup <label>) [--into scratch|cluster] [--yes]
+       npm run db:restore -- --stop-scratch
+
+Restores the database from the lab's pgBackRest repository:
+  --time <t>     to that moment (ISO 8601 with a zone, e.g. 2026-11-22T03:04:05Z): every transaction committed
+                 before it, none after
+  --latest       to the end of the archived WAL (at most archive_timeout, 60 s, behind the last commit)
+  --backup <l>   to the end of that backup (labels: npm run backup:list)
+
+  --into scratch (default) a throwaway instance inside the backup service, left running to inspect; the cluster
+                 is not touched. Stop it with --stop-scratch.
+  --into cluster the cluster itself, with --yes: stops the API and both PostgreSQL members, restores the first
+                 member's data directory, empties the second (it clones the new leader), starts them, starts the
+                 API and runs the smoke test. Everything written after the target is lost.
+  --timeout <s>  how long each phase may take (default 900)
+`;
+
+async function scratch(lab: Lab, target: Target) {
+  const result = await step(`restore ${target.describe} into a scratch instance`, () =>
+    runBackupJob(lab, ['scratch', ...target.args]),
+  );
+  const env = Object.entries(lab.env)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(' ');
+  summary(`Restored ${target.describe} in ${String(result.duration_s)} s (scratch; the cluster is untouched)`, {
+    inspect: `${env} docker exec -it $(${env} docker ps -q -f label=com.docker.swarm.service.name=swarmlab_backup) ${String(result.psql)}`,
+    stop: 'npm run db:restore -- --stop-scratch',
+    'restore into the cluster': `npm run db:restore -- ${target.args.join(' ')} --into cluster --yes`,
+  });
+}
+
+/** Waits until no task of `service` is still running or starting (a stopping PostgreSQL may take its grace period). */
+async function waitStopped(lab: Lab, service: string, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const tasks = await lab.docker.listTasks({ filters: { service: [service] } });
+    const live = tasks.filter((task) =>
+      ['new', 'pending', 'assigned', 'accepted', 'preparing', 'starting', 'running'].includes(task.Status?.State ?? ''),
+    );
+    if (live.length === 0) return;
+    if (Date.now() > deadline)
+      throw new StopError(`${service} still has ${live.length} task(s) running after scaling to 0.`);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
+async function scale(lab: Lab, service: string, replicas: number) {
+  const result = await $({
+    quiet: true,
+    env: { ...process.env, ...lab.env },
+  })`docker service scale --detach ${`${service}=${replicas}`}`.nothrow();
+  if (result.exitCode !== 0)
+    throw new StopError(`docker service scale ${service}=${replicas}: ${lastLine(result.stderr)}`);
+}
+
+/** A one-shot job of a member's own image, environment, secrets, placement and volume, running entrypoint.sh MODE. */
+async function memberJob(lab: Lab, member: string, command: string[]): Promise<JobSpec> {
+  const spec = (await lab.docker.getService(stackService(member)).inspect()).Spec as {
+    TaskTemplate: {
+      ContainerSpec: { Image: string; Env?: string[]; Secrets?: { SecretName: string; File: { Name: string } }[] };
+      Placement?: { Constraints?: string[] };
+    };
+  };
+  const container = spec.TaskTemplate.ContainerSpec;
+  return {
+    name: `${member}-restore`,
+    image: container.Image,
+    command,
+    networks: [`${stackService('data')}`],
+    secrets: (container.Secrets ?? []).map((secret) => ({
+      source: secret.SecretName,
+      target: secret.File.Name,
+      uid: 999,
+    })),
+    env: Object.fromEntries(
+      (container.Env ?? []).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    ),
+    mounts: [`type=volume,source=${stackService(`${member}-data`)},target=/var/lib/postgresql/data`],
+    constraints: spec.TaskTemplate.Placement?.Constraints ?? [],
+  };
+}
+
+async function intoCluster(lab: Lab, target: Target, timeoutMs: number) {
+  const started = performance.now();
+  const api = stackService('api');
+  const apiSpec = (await lab.docker.getService(api).inspect()) as {
+    Spec?: { Mode?: { Replicated?: { Replicas?: number } } };
+  };
+  const apiReplicas = apiSpec.Spec?.Mode?.Replicated?.Replicas ?? 3;
+  const only =
+    (...names: string[]) =>
+    (name: string) =>
+      names.includes(name);
+  const recover =
+    'The cluster is partly stopped. Fix the cause above, then run the restore again, or npm run deploy to start ' +
+    'every service as the stack file says (the data directories are as the failed step left them).';
+  try {
+    await step('stop the API', async () => {
+      await scale(lab, api, 0);
+      await waitStopped(lab, api, timeoutMs);
+    });
+    await step('stop both PostgreSQL members', async () => {
+      await Promise.all(['postgres1', 'postgres2'].map((m) => scale(lab, stackService(m), 0)));
+      await Promise.all(['postgres1', 'postgres2'].map((m) => waitStopped(lab, stackService(m), timeoutMs)));
+    });
+    await step(`restore postgres1 to ${target.describe}`, async () => {
+      const output = await runJob(
+        lab,
+        await memberJob(lab, 'postgres1', ['restore', ...pgbackrestOptions(target)]),
+        timeoutMs,
+      );
+      const restored = output.split('\n').find((line) => line.includes('entrypoint: restored'));
+      if (restored) console.error(`  ${restored.trim()}`);
+    });
+    await step('empty postgres2 (it clones the new leader)', async () =>
+      runJob(lab, await memberJob(lab, 'postgres2', ['wipe']), timeoutMs),
+    );
+    await step('start postgres1 (the new leader)', async () => {
+      await scale(lab, stackService('postgres1'), 1);
+      await waitForConvergence(lab, timeoutMs, only('postgres1'));
+    });
+    await step('start postgres2 (a copy of the leader)', async () => {
+      await scale(lab, stackService('postgres2'), 1);
+      await waitForConvergence(lab, timeoutMs, only('postgres2'));
+    });
+    await step(`start the API (${apiReplicas} replicas)`, async () => {
+      await scale(lab, api, apiReplicas);
+      await waitForConvergence(lab, timeoutMs, only('api', 'db-router'));
+    });
+  } catch (error) {
+    if (error instanceof Error) error.message = `${error.message}\n${recover}`;
+    throw error;
+  }
+  await step('smoke test through the edge', () => smokeTest());
+  summary(`Restored the cluster to ${target.describe} in ${formatMs(performance.now() - started)}`, {
+    leader: 'postgres1 (postgres2 cloned from it)',
+    'WAL archiving': 'on a new timeline, to the same repository',
+    next: 'npm run backup -- --type full (a fresh base for the new timeline); npm run lab:status',
+  });
+}
+
+async function main() {
+  const flags = parseFlags(
+    process.argv.slice(2),
+    {
+      time: { type: 'string' },
+      latest: { type: 'boolean' },
+      backup: { type: 'string' },
+      into: { type: 'string', default: 'scratch' },
+      yes: { type: 'boolean', default: false },
+      'stop-scratch': { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '900' },
+    },
+    HELP,
+  );
+  const timeoutMs = Number(flags.timeout) * 1000;
+  if (!Number.isInteger(Number(flags.timeout)) || timeoutMs < 30_000)
+    throw new StopError('--timeout must be whole seconds, at least 30.');
+  if (flags.into !== 'scratch' && flags.into !== 'cluster') {
+    throw new StopError(`--into must be scratch or cluster, not "${flags.into}".`);
+  }
+  const target = flags['stop-scratch'] ? undefined : restoreTarget(flags);
+  if (flags.into === 'cluster' && !flags.yes) {
+    throw new StopError(
+      'Restoring into the cluster replaces the live database: every write after the target is lost, and the API is ' +
+        'stopped meanwhile. Try it into a scratch instance first (leave out --into), then add --yes to go ahead.',
+    );
+  }
+  await requireDocker();
+  const lab = await findLab();
+  await requireManager(lab);
+  if (!target) {
+    await step('stop the scratch instance', () => runBackupJob(lab, ['scratch-stop']));
+    return;
+  }
+  if (flags.into === 'scratch') await scratch(lab, target);
+  else await intoCluster(lab, target, timeoutMs);
+}
+
+await runCommand(main);
