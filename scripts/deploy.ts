@@ -26,6 +26,7 @@ import {
   type LabPaths,
 } from './lib/lab-secrets.js';
 import {
+  ensureAlertmanagerObjects,
   ensureDockerSecrets,
   failureDetails,
   pruneOldSecrets,
@@ -204,7 +205,10 @@ async function main() {
     await ensureNodeTls(paths);
   });
   const versions = await readVersions(paths);
-  const newSecrets = await step('Docker secrets', () => ensureDockerSecrets(lab, paths, versions));
+  const newSecrets = await step('Docker secrets', async () => [
+    ...(await ensureDockerSecrets(lab, paths, versions)),
+    ...(await ensureAlertmanagerObjects(lab, paths.root)),
+  ]);
 
   const names = await stackImages(REPO_ROOT, files);
   const { info, tags } = await buildStackImages(names);
@@ -212,7 +216,7 @@ async function main() {
     pushImages((name) => imageRef(name, info.tag), tags, paths),
   );
 
-  const variables = await stackVariables({ tag: tags, registry: REGISTRY_PULL, versions, files });
+  const variables = await stackVariables({ tag: tags, registry: REGISTRY_PULL, versions, files, labRoot: paths.root });
   const acme = acmeSettings();
   if (acme && flags.edge === 'haproxy')
     throw new StopError('ACME certificates need Traefik: deploy with --edge traefik.');

@@ -201,6 +201,14 @@ export interface ImageSpec {
   smoke: (ctx: SmokeContext) => Promise<string>;
 }
 
+/** Sends one mail to the mail sink as Alertmanager would: plain SMTP, no TLS (nodemailer ships in the image). */
+const MAILSINK_SMOKE_SEND = `
+import nodemailer from 'nodemailer';
+const transport = nodemailer.createTransport({ host: 'mailsink', port: 1025, secure: false, ignoreTLS: true });
+const info = await transport.sendMail({ from: 'alertmanager@lab.localhost', to: 'ops@lab.localhost', subject: 'swarmlab-smoke', text: 'smoke' });
+console.log(info.response);
+`;
+
 /** A throwaway self-signed certificate and key (PEM) for `commonName`, server and client. */
 async function selfSignedCert(commonName: string, dns: string[]): Promise<{ cert: string; key: string }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'swarmlab-smoke-tls-'));
@@ -410,6 +418,73 @@ export const IMAGES: ImageSpec[] = [
       await ctx.waitHealthy(await ctx.start({ name: 'prometheus', image: ctx.ref('prometheus') }));
       await expectHttp(ctx, 'GET', 'http://prometheus:9090/-/ready', 200);
       return 'healthy, ready';
+    },
+  },
+  {
+    name: 'remediator',
+    dockerfile: 'monitoring/remediator/Dockerfile',
+    context: '.',
+    smoke: async (ctx) => {
+      // Dry-run: no Docker socket here; decisions, audit and metrics still run.
+      const remediator = await ctx.start({
+        name: 'remediator',
+        image: ctx.ref('remediator'),
+        env: { REMEDIATOR_DRY_RUN: 'true' },
+        secrets: { remediator_webhook_token: randomBytes(32).toString('hex') },
+      });
+      await ctx.waitHealthy(remediator);
+      await expectHttp(
+        ctx,
+        'GET',
+        'http://remediator:8080/metrics',
+        200,
+        /^remediation_actions_total\{action="scale_out",result="dry_run"\} 0$/m,
+      );
+      await expectHttp(ctx, 'POST', 'http://remediator:8080/alerts', 401, /"code":"unauthenticated"/);
+      return 'healthy in dry-run; counters exported; /alerts 401 without token';
+    },
+  },
+  {
+    name: 'mailsink',
+    dockerfile: 'monitoring/mailsink/Dockerfile',
+    context: '.',
+    smoke: async (ctx) => {
+      await ctx.waitHealthy(await ctx.start({ name: 'mailsink', image: ctx.ref('mailsink') }));
+      await ctx.runToEnd({
+        name: 'mailsink-client',
+        image: ctx.ref('mailsink'),
+        command: ['node', '--input-type=module', '-e', MAILSINK_SMOKE_SEND],
+      });
+      await expectHttp(ctx, 'GET', 'http://mailsink:8025/api/messages?subject=swarmlab-smoke', 200, /"total":1\b/);
+      await expectHttp(ctx, 'GET', 'http://mailsink:8025/metrics', 200, /^mailsink_messages_received_total 1$/m);
+      return 'healthy, SMTP in on 1025, listed by /api/messages';
+    },
+  },
+  {
+    name: 'reporter',
+    dockerfile: 'monitoring/report/Dockerfile',
+    context: '.',
+    needs: ['prometheus'],
+    smoke: async (ctx) => {
+      const prometheus = await ctx.start({ name: 'report-prometheus', image: ctx.ref('prometheus') });
+      await ctx.waitHealthy(prometheus);
+      const env = { PROMETHEUS_URL: 'http://report-prometheus:9090' };
+      const reporter = await ctx.start({ name: 'reporter', image: ctx.ref('reporter'), env });
+      await ctx.waitHealthy(reporter);
+      // A Prometheus with no API data yet: the CLI still makes a ("no data") report, in a second container.
+      const output = await ctx.runToEnd({
+        name: 'reporter-generate',
+        image: ctx.ref('reporter'),
+        env,
+        command: ['node', 'dist/cli.js', 'generate', '--days', '1', '--out', '/tmp/reports'],
+      });
+      expect(
+        /\{"dir":"\/tmp\/reports\/\d{4}-\d{2}-\d{2}","mailed":false\}/.test(output),
+        `generate: expected {"dir":...,"mailed":false}, got ${output.slice(-300)}`,
+      );
+      await expectHttp(ctx, 'GET', 'http://reporter:8080/', 200, /swarmlab weekly reports/);
+      await expectHttp(ctx, 'POST', 'http://reporter:8080/run', 405);
+      return 'healthy; generate on an empty Prometheus; listing 200, POST 405';
     },
   },
   {

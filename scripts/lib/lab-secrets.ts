@@ -42,6 +42,8 @@ export const SERVICES = [
   'traefik',
   'grafana',
   'jenkins',
+  'alertmanager',
+  'remediator',
 ] as const;
 export type Service = (typeof SERVICES)[number];
 
@@ -80,6 +82,7 @@ export const CATALOGUE = {
     services: ['traefik'],
     about: "htpasswd line for the ops UIs' basic auth; the clear password is in ops_basic_auth.password",
   },
+  remediator_webhook_token: key(32, ['alertmanager', 'remediator'], 'bearer token Alertmanager sends the remediator'),
   pgbackrest_cipher_pass: key(48, ['postgres', 'backup'], 'encrypts the pgBackRest repository'),
   database_url: url('app', 'app_password', 'db-rw', 5432, ['api'], "the API's writes (primary)"),
   database_replica_url: url('app', 'app_password', 'db-ro', 5433, ['api'], "the API's reads (replicas)"),

@@ -8,6 +8,7 @@ import { StopError } from './cli.js';
 import { convergence, type ServiceState } from './deploy-plan.js';
 import { formatMs, indent, tail } from './docker.js';
 import type { Lab } from './lab-context.js';
+import { alertmanagerDeployment } from './alertmanager-config.js';
 import { dockerSecretName, SECRET_NAMES, secretFile, STACK, type LabPaths, type Versions } from './lab-secrets.js';
 
 export const stackService = (name: string) => `${STACK}_${name}`;
@@ -27,6 +28,36 @@ export async function ensureDockerSecrets(lab: Lab, paths: LabPaths, versions: V
       Labels: { 'swarmlab.secret': name, 'swarmlab.version': String(versions[name]) },
     });
     created.push(dockerName);
+  }
+  return created;
+}
+
+/**
+ * Creates Alertmanager's Docker config (Slack entries trimmed unless a webhook URL is set) and the Slack secret,
+ * named by content hash, when the swarm lacks them; returns the names created.
+ */
+export async function ensureAlertmanagerObjects(lab: Lab, labRoot: string): Promise<string[]> {
+  const deployment = alertmanagerDeployment(labRoot);
+  const created: string[] = [];
+  const configName = `${STACK}_alertmanager_config_${deployment.configHash}`;
+  const configs = new Set((await lab.docker.listConfigs()).map((config) => config.Spec?.Name));
+  if (!configs.has(configName)) {
+    await lab.docker.createConfig({
+      Name: configName,
+      Data: Buffer.from(deployment.configText).toString('base64'),
+      Labels: { 'com.docker.stack.namespace': STACK, 'swarmlab.slack': String(deployment.slack) },
+    });
+    created.push(configName);
+  }
+  const secretName = `${STACK}_slack_webhook_url_${deployment.slackHash}`;
+  const secrets = new Set((await lab.docker.listSecrets()).map((secret) => secret.Spec?.Name));
+  if (!secrets.has(secretName)) {
+    await lab.docker.createSecret({
+      Name: secretName,
+      Data: Buffer.from(deployment.slackSecret).toString('base64'),
+      Labels: { 'swarmlab.secret': 'slack_webhook_url' },
+    });
+    created.push(secretName);
   }
   return created;
 }

@@ -7,7 +7,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { CATALOGUE, SECRET_NAMES, STACK, type Versions } from './lab-secrets.js';
+import { alertmanagerDeployment } from './alertmanager-config.js';
+import { CATALOGUE, labDir, SECRET_NAMES, STACK, type Versions } from './lab-secrets.js';
 import { REPO_ROOT } from './paths.js';
 
 // --- the stack as `docker stack config` renders it (long syntax, maps, durations as Go strings) ---------------
@@ -75,7 +76,7 @@ export const STATEFUL_SERVICE = /^(etcd|postgres)\d+$/;
 /** Services rolled with zero downtime: start-first, one at a time, automatic rollback. */
 export const ROLLING_SERVICES: readonly string[] = ['api'];
 /** The operations UIs: their routers need the ops basic auth. */
-const OPS_HOST = /Host\(`(traefik|prometheus|alertmanager)\./;
+const OPS_HOST = /Host\(`(traefik|prometheus|alertmanager|mail)\./;
 const OPS_INTERNAL_SERVICES = new Set(['api@internal', 'dashboard@internal']);
 export const OPS_AUTH = 'ops-auth@file';
 const INTERNAL_SERVICES = new Set(['api@internal', 'dashboard@internal', 'ping@internal', 'prometheus@internal']);
@@ -94,6 +95,10 @@ export const IMAGE_DOCKERFILES: Readonly<Record<string, string>> = {
   'swarmlab/node-exporter': 'monitoring/node-exporter/Dockerfile',
   'swarmlab/postgres-exporter': 'monitoring/postgres-exporter/Dockerfile',
   'swarmlab/backup': 'backup/Dockerfile',
+  'swarmlab/alertmanager': 'monitoring/alertmanager/Dockerfile',
+  'swarmlab/remediator': 'monitoring/remediator/Dockerfile',
+  'swarmlab/mailsink': 'monitoring/mailsink/Dockerfile',
+  'swarmlab/reporter': 'monitoring/report/Dockerfile',
 };
 
 // --- variables deploy sets --------------------------------------------------------------------------------------
@@ -122,6 +127,8 @@ export interface StackVariableOptions {
   root?: string;
   /** The stack files, relative to root (default: docker-compose.yml alone). */
   files?: readonly string[];
+  /** The lab folder (LAB_DIR): whether Slack is on decides Alertmanager's configuration. */
+  labRoot?: string;
 }
 
 /** The swarmlab/* image names the stack files use. */
@@ -158,6 +165,10 @@ export async function stackVariables(options: StackVariableOptions): Promise<Rec
     const version = options.versions[name];
     if (version !== undefined) variables[secretVersionVariable(name)] = String(version);
   }
+  // Made by deploy itself, not from a file of the repository as is (lab-swarm.ts ensureAlertmanagerObjects).
+  const alertmanager = alertmanagerDeployment(options.labRoot ?? labDir());
+  variables.ALERTMANAGER_CONFIG_HASH = alertmanager.configHash;
+  variables.SLACK_WEBHOOK_URL_HASH = alertmanager.slackHash;
   return variables;
 }
 
@@ -538,7 +549,8 @@ function checkStateful(stack: StackSpec): string[] {
     for (const volume of named) {
       if (!declared.has(volume.source!)) problem(`volume ${volume.source} is not declared in volumes:`);
     }
-    if (named.length > 0 && !pinned) {
+    // A global service has one volume per node by design.
+    if (named.length > 0 && !pinned && service.deploy?.mode !== 'global') {
       problem('has a named volume (node-local) but no node.labels constraint to keep it on its node');
     }
     if (!STATEFUL_SERVICE.test(name)) continue;
@@ -573,9 +585,19 @@ function checkRolling(stack: StackSpec): string[] {
 /** The service's role in the secret catalogue: postgres1 → postgres. */
 const catalogueService = (service: string) => service.replace(/\d+$/, '');
 
+/** Objects deploy makes itself from a derived content (lab-swarm.ts), named by that content's hash; their users. */
+export const DEPLOY_MADE_SECRETS: Readonly<Record<string, readonly string[]>> = { slack_webhook_url: ['alertmanager'] };
+export const DEPLOY_MADE_CONFIGS: ReadonlySet<string> = new Set(['alertmanager_config']);
+
 function checkSecrets(stack: StackSpec, context: PolicyContext): string[] {
   const problems: string[] = [];
   for (const [key, secret] of Object.entries(stack.secrets ?? {})) {
+    if (Object.hasOwn(DEPLOY_MADE_SECRETS, key)) {
+      if (secret.external !== true || !new RegExp(`^${STACK}_${key}_[0-9a-f]{12}$`).test(secret.name ?? '')) {
+        problems.push(`secret ${key}: must be external, named ${STACK}_${key}_<hash> (made by deploy)`);
+      }
+      continue;
+    }
     if (!Object.hasOwn(context.secretUsers, key)) {
       problems.push(`secret ${key}: not in the catalogue (scripts/lib/lab-secrets.ts)`);
     }
@@ -585,7 +607,7 @@ function checkSecrets(stack: StackSpec, context: PolicyContext): string[] {
   }
   for (const [name, service] of Object.entries(stack.services)) {
     for (const { source } of service.secrets ?? []) {
-      const users = context.secretUsers[source];
+      const users = context.secretUsers[source] ?? DEPLOY_MADE_SECRETS[source];
       if (!stack.secrets?.[source]) problems.push(`service ${name}: secret ${source} is not declared in secrets:`);
       if (users && !users.includes(catalogueService(name))) {
         problems.push(`service ${name}: mounts ${source}, which the catalogue gives only to ${users.join(', ')}`);
@@ -598,6 +620,15 @@ function checkSecrets(stack: StackSpec, context: PolicyContext): string[] {
 function checkConfigs(stack: StackSpec, context: PolicyContext): string[] {
   const problems: string[] = [];
   for (const [key, config] of Object.entries(stack.configs ?? {})) {
+    if (DEPLOY_MADE_CONFIGS.has(key)) {
+      if (
+        !(config as { external?: boolean }).external ||
+        !new RegExp(`^${STACK}_${key}_[0-9a-f]{12}$`).test(config.name ?? '')
+      ) {
+        problems.push(`config ${key}: must be external, named ${STACK}_${key}_<hash> (made by deploy)`);
+      }
+      continue;
+    }
     if (!config.file) {
       problems.push(`config ${key}: must be made from a file of the repository`);
       continue;

@@ -92,9 +92,13 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
   it('holds the edge, the API, the data tier and metrics; swarmlab images at TAG from the lab registry, Traefik pinned', () => {
     expect(Object.keys(services).sort()).toEqual(
       [
+        'alertmanager',
         'api',
         'backup',
         'db-router',
+        'mailsink',
+        'remediator',
+        'reporter',
         'docker-socket-proxy',
         'etcd1',
         'etcd2',
@@ -129,10 +133,13 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
 
   it('names secrets swarmlab_<name>_v<version> and configs by content, so a change rolls their services', async () => {
     for (const [key, secret] of Object.entries(stack.secrets ?? {})) {
-      expect(secret.name).toBe(dockerSecretName(key as keyof typeof CATALOGUE, VERSIONS));
+      if (key === 'slack_webhook_url') expect(secret.name).toBe(`${STACK}_${key}_${variables.SLACK_WEBHOOK_URL_HASH}`);
+      else expect(secret.name).toBe(dockerSecretName(key as keyof typeof CATALOGUE, VERSIONS));
     }
     for (const [key, config] of Object.entries(stack.configs ?? {})) {
-      expect(config.name).toBe(`${STACK}_${key}_${fileHash(config.file!)}`);
+      if (key === 'alertmanager_config') {
+        expect(config.name).toBe(`${STACK}_${key}_${variables.ALERTMANAGER_CONFIG_HASH}`);
+      } else expect(config.name).toBe(`${STACK}_${key}_${fileHash(config.file!)}`);
     }
     const registry = await renderStack(['docker-compose.yml'], { ...variables, REGISTRY: 'node1:5000' });
     expect(registry.services.api!.image).toBe(`node1:5000/swarmlab/api:${TAG}`);
