@@ -136,6 +136,10 @@ restore_member() {
   # new timeline's history file must reach the repository).
   pg_ctl -D "$PGDATA" -w -t 3600 -o "-c listen_addresses='' -c unix_socket_directories=$PG_SOCKET_DIR \
 -c hot_standby=off -c synchronous_standby_names=''" start
+  # pg_ctl may return before recovery has ended: wait until the instance is promoted and answers.
+  until [[ $(psql -X -At -h "$PG_SOCKET_DIR" -U postgres -d postgres -c 'SELECT NOT pg_is_in_recovery()' 2>/dev/null) == t ]]; do
+    sleep 1
+  done
   for setting in restore_command recovery_target recovery_target_name recovery_target_time recovery_target_xid \
     recovery_target_lsn recovery_target_inclusive recovery_target_timeline recovery_target_action; do
     psql -X -q -h "$PG_SOCKET_DIR" -U postgres -d postgres -c "ALTER SYSTEM RESET $setting"

@@ -219,8 +219,12 @@ describe.sequential('the lab, end to end (docker driver)', () => {
   it(
     'Prometheus scrapes every part of the stack, and every target is up',
     async () => {
-      // 3 API tasks, 2 routers, 3 etcd, 3 nodes, 2 Patroni members, the exporter, Prometheus, the Pushgateway.
+      // 3 API tasks, 2 routers, 3 etcd, 3 nodes, 2 Patroni members, the exporter, Prometheus, the Pushgateway,
+      // Alertmanager, the remediator, the mail sink.
       const expected = {
+        alertmanager: 1,
+        remediator: 1,
+        mailsink: 1,
         api: 3,
         'db-router': 2,
         etcd: 3,
@@ -237,7 +241,7 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         const count = (job: string) =>
           last.filter((line) => line.includes(`job="${job}"`) && /=> 1 @/.test(line)).length;
         // Service discovery refreshes every 30 s: the targets of tasks that just started come a little later.
-        return Object.entries(expected).every(([job, n]) => count(job) === n) && last.length === 16 ? last : undefined;
+        return Object.entries(expected).every(([job, n]) => count(job) === n) && last.length === 19 ? last : undefined;
       };
       await until('every Prometheus target up', up, 3 * MINUTE).catch((error: Error) => {
         throw new Error(`${error.message}\nPrometheus' targets:\n${last.join('\n')}`);
@@ -358,7 +362,9 @@ describe.sequential('the lab, end to end (docker driver)', () => {
           .filter(Boolean);
 
       await npm('db:restore', '--time', target);
-      expect(await titles(['-h', '/tmp/scratch', '-p', '5499', '-U', 'postgres'])).toEqual([before]);
+      expect(
+        await titles(['-h', '/var/lib/pgbackrest-scratch/inspect-socket', '-p', '5499', '-U', 'postgres']),
+      ).toEqual([before]);
       await npm('db:restore', '--stop-scratch');
 
       await npm('db:restore', '--time', target, '--into', 'cluster', '--yes');
@@ -368,6 +374,99 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       expect((await api('POST', '/v1/items', { title: 'e2e-after-restore', body: '', tags: [] })).status).toBe(201);
     },
     15 * MINUTE,
+  );
+
+  it(
+    'alerts: Alertmanager mails the sink and the remediator acts (API scaled out, a backup started), audited',
+    async () => {
+      const token = (await readFile(path.join(labDir, 'secrets/remediator_webhook_token'), 'utf8')).trim();
+      const fetchJson = (service: string, url: string, headers: Record<string, string> = {}) =>
+        execOnNode1(service, [
+          'node',
+          '-e',
+          `fetch(${JSON.stringify(url)}, { headers: ${JSON.stringify(headers)} }).then((r) => r.text()).then((t) => process.stdout.write(t))`,
+        ]);
+      // Prometheus found Alertmanager: its own alerts have somewhere to go.
+      await until(
+        'Prometheus sending to one Alertmanager',
+        async () => {
+          const output = await execOnNode1('prometheus', [
+            'promtool',
+            'query',
+            'instant',
+            'http://127.0.0.1:9090',
+            'prometheus_notifications_alertmanagers_discovered == 1',
+          ]);
+          return output?.includes('=> 1') ? true : undefined;
+        },
+        2 * MINUTE,
+      );
+      const backupsBefore = (
+        lastJsonLine((await execOnNode1('backup', ['backup-job', 'info'])) ?? '') as unknown as BackupList
+      ).pgbackrest[0]!.backup.length;
+      // Two alerts as Prometheus would send them, straight into Alertmanager (their rules need minutes of `for`).
+      for (const labels of [
+        ['alertname=ApiHighLatencyP95', 'severity=warning', 'service=api'],
+        ['alertname=BackupTooOld', 'severity=warning', 'service=backup', 'type=incr'],
+      ]) {
+        await execOnNode1('alertmanager', [
+          'amtool',
+          'alert',
+          'add',
+          ...labels,
+          '--annotation=summary=raised by the end-to-end test',
+          '--alertmanager.url=http://127.0.0.1:9093',
+        ]);
+      }
+      const mail = await until(
+        'the ApiHighLatencyP95 mail in the sink',
+        async () => {
+          const listed = JSON.parse(
+            (await fetchJson('mailsink', 'http://127.0.0.1:8025/api/messages?subject=ApiHighLatencyP95')) ?? '{}',
+          ) as { total?: number; messages?: { to: string[]; subject: string }[] };
+          return listed.total ? listed.messages![0] : undefined;
+        },
+        3 * MINUTE,
+      );
+      expect(JSON.stringify(mail.to)).toContain('ops@lab.localhost');
+      const replicas = await until(
+        'the API scaled out to 4 by the remediator',
+        async () => {
+          const spec = (await lab.docker.getService(stackService('api')).inspect()).Spec;
+          const wanted = spec?.Mode?.Replicated?.Replicas;
+          return wanted === 4 ? wanted : undefined;
+        },
+        3 * MINUTE,
+      );
+      expect(replicas).toBe(4);
+      await until(
+        'the backup the remediator started',
+        async () => {
+          const info = lastJsonLine(
+            (await execOnNode1('backup', ['backup-job', 'info'])) ?? '',
+          ) as unknown as BackupList;
+          return info.pgbackrest[0]!.backup.length > backupsBefore ? true : undefined;
+        },
+        3 * MINUTE,
+      );
+      const audit = JSON.parse(
+        (await fetchJson('remediator', 'http://127.0.0.1:8080/audit?limit=10', { authorization: `Bearer ${token}` })) ??
+          '[]',
+      ) as unknown;
+      const entries = (Array.isArray(audit) ? audit : ((audit as { entries?: unknown[] }).entries ?? [])) as {
+        action: string;
+        result: string;
+      }[];
+      expect(entries).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ action: 'scale_out', result: 'success' }),
+          expect.objectContaining({ action: 'backup', result: 'success' }),
+        ]),
+      );
+      // Without the token, nothing.
+      expect(await fetchJson('remediator', 'http://127.0.0.1:8080/audit')).toContain('401');
+    },
+    10 * MINUTE,
   );
 
   it(

@@ -71,6 +71,8 @@ export interface BackupCluster {
   readonly repoPath: string;
   /** Runs `pgbackrest --config=... --stanza=swarmlab <args>`; never throws, look at exitCode. */
   pgbackrest(args: string[]): Promise<ProcessOutput>;
+  /** Runs `command` as the cluster's OS user with the backup role's password and `env`; never throws. */
+  run(command: string[], env?: Record<string, string>): Promise<ProcessOutput>;
   /** Takes a backup; throws with pgBackRest's output when it fails. */
   backup(type: BackupType): Promise<void>;
   /** The stanza's backups, oldest first. */
@@ -169,6 +171,13 @@ export async function startBackupCluster(options: BackupClusterOptions = {}): Pr
       cwd: root,
       env: { ...process.env, PGPASSWORD: backupPassword },
     })`${owner.prefix} pgbackrest --config=${configFile} --stanza=${STANZA} ${args}`;
+  const run = (command: string[], env: Record<string, string> = {}) =>
+    $({
+      quiet: true,
+      nothrow: true,
+      cwd: root,
+      env: { ...process.env, PGPASSWORD: backupPassword, ...env },
+    })`${owner.prefix} ${command}`;
   const mustRun = async (args: string[]) => {
     const output = await pgbackrest(args);
     if (output.exitCode !== 0) throw failure(`pgbackrest ${args.join(' ')}`, output);
@@ -235,6 +244,7 @@ export async function startBackupCluster(options: BackupClusterOptions = {}): Pr
     configFile,
     repoPath,
     pgbackrest,
+    run,
     backup: async (type) => {
       await mustRun(['backup', `--type=${type}`]);
     },

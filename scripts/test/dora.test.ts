@@ -1,10 +1,8 @@
 // DORA KPIs (scripts/lib/dora.ts, scripts/kpi.ts): the figures from crafted histories, the append-only history
 // file, the metrics a real Pushgateway (Debian's prometheus-pushgateway on 127.0.0.1) then serves, a Pushgateway
 // that is down, and `npm run kpi` / `npm run kpi:record` as child processes.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
@@ -21,7 +19,7 @@ import {
   type DeploymentEvent,
 } from '../lib/dora.js';
 import { REPO_ROOT } from '../lib/paths.js';
-import { requireDebianTools } from '../lib/debian-tools.js';
+import { freePort, pushedValue, startPushgateway, type Pushgateway } from '../lib/pushgateway.js';
 
 const TSX = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
 const KPI = path.join(REPO_ROOT, 'scripts/kpi.ts');
@@ -218,53 +216,20 @@ describe('the metrics pushed after a deploy', () => {
 
 // --- a real Pushgateway ----------------------------------------------------------------------------------------
 
-const requirePushgateway = () => requireDebianTools({ 'prometheus-pushgateway': 'prometheus-pushgateway' });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** The value of `name{labels...}` as the Pushgateway serves it (it adds job and instance labels). */
-function valueOf(metrics: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of metrics.split('\n')) {
-    const match = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const found = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (found.job !== 'deploy') continue;
-    if (Object.entries(labels).every(([key, value]) => found[key] === value)) return Number(match[3]);
-  }
-  return undefined;
-}
+const valueOf = (metrics: string, name: string, labels: Record<string, string> = {}) =>
+  pushedValue(metrics, name, 'deploy', labels);
 
 describe('recordDeployment', () => {
-  let gateway: ChildProcess | undefined;
+  let gateway: Pushgateway | undefined;
   let gatewayUrl: string;
 
   beforeAll(async () => {
-    await requirePushgateway();
-    const port = await freePort();
-    gatewayUrl = `http://127.0.0.1:${port}`;
-    gateway = spawn('prometheus-pushgateway', [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], {
-      stdio: 'ignore',
-    });
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      const ready = await fetch(`${gatewayUrl}/-/ready`).then(
-        (response) => response.ok,
-        () => false,
-      );
-      if (ready) return;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    throw new Error(`prometheus-pushgateway did not answer on ${gatewayUrl} within 15 s`);
+    gateway = await startPushgateway();
+    gatewayUrl = gateway.url;
   }, 300_000);
 
   afterAll(() => {
-    gateway?.kill();
+    gateway?.stop();
   });
 
   it('when two deploys are recorded, then each appends one line (mode 600) and the first line is never rewritten', async () => {

@@ -3,12 +3,13 @@
 // at least), every alert's labels, annotations and runbook, Alertmanager's config and its routing. See
 // docs/monitoring.md.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { $ } from 'zx';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { alertmanagerDeployment } from '../lib/alertmanager-config.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { requireDebianTools } from '../lib/debian-tools.js';
 
@@ -159,6 +160,45 @@ describe('Alertmanager', () => {
     const result = await q`amtool config routes test --config.file=${ALERTMANAGER} ${labels.split(' ')}`;
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout.trim()).toBe(receivers);
+  });
+
+  it('when no Slack URL is set, then the deployed configuration has no Slack entry, still routes, and passes amtool', async () => {
+    const lab = await mkdtemp(path.join(tmpdir(), 'swarmlab-am-'));
+    try {
+      const off = alertmanagerDeployment(lab);
+      expect(off.slack).toBe(false);
+      const slackReceivers = (text: string) =>
+        (parse(text, { merge: true }) as { receivers: { name: string; slack_configs?: unknown }[] }).receivers
+          .filter((receiver) => receiver.slack_configs)
+          .map((receiver) => receiver.name);
+      expect(slackReceivers(off.configText)).toEqual([]);
+      expect(slackReceivers(readFileSync(ALERTMANAGER, 'utf8'))).toEqual(['critical-ops', 'critical-database']);
+      // Next to the repository's file, so that its templates/ resolve the same way.
+      const trimmed = path.join(path.dirname(ALERTMANAGER), `.trimmed-${process.pid}.yml`);
+      await writeFile(trimmed, off.configText);
+      try {
+        const check = await q`amtool check-config ${trimmed}`;
+        expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+        const route =
+          await q`amtool config routes test --config.file=${trimmed} severity=critical service=api alertname=ApiDown`;
+        expect(route.stdout.trim()).toBe('remediator,critical-ops');
+      } finally {
+        await rm(trimmed, { force: true });
+      }
+
+      await mkdir(path.join(lab, 'secrets'), { recursive: true });
+      await writeFile(path.join(lab, 'secrets/slack_webhook_url'), 'https://hooks.slack.example/services/T0/B0/x\n');
+      const on = alertmanagerDeployment(lab);
+      expect(on.slack).toBe(true);
+      expect(on.configText).toBe(readFileSync(ALERTMANAGER, 'utf8'));
+      expect(on.slackSecret).toBe('https://hooks.slack.example/services/T0/B0/x');
+      expect([on.configHash, on.slackHash]).not.toEqual([off.configHash, off.slackHash]);
+
+      await writeFile(path.join(lab, 'secrets/slack_webhook_url'), 'not a url');
+      expect(() => alertmanagerDeployment(lab)).toThrow(/must hold one https:\/\/ URL/);
+    } finally {
+      await rm(lab, { recursive: true, force: true });
+    }
   });
 
   it('every receiver a route names exists, and NodeDown inhibits by node', () => {

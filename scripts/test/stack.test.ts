@@ -93,9 +93,11 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     expect(Object.keys(services).sort()).toEqual(
       [
         'alertmanager',
+        'alloy',
         'api',
         'backup',
         'db-router',
+        'loki',
         'mailsink',
         'remediator',
         'reporter',
@@ -116,6 +118,8 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     for (const [name, service] of Object.entries(services)) {
       if (name === 'traefik') expect(service.image).toMatch(/^traefik:v3\.\d+\.\d+$/);
       else if (name === 'grafana') expect(service.image).toMatch(/^grafana\/grafana-oss:\d+\.\d+\.\d+$/);
+      else if (name === 'loki') expect(service.image).toMatch(/^grafana\/loki:\d+\.\d+\.\d+$/);
+      else if (name === 'alloy') expect(service.image).toMatch(/^grafana\/alloy:v\d+\.\d+\.\d+$/);
       else expect(service.image, name).toMatch(new RegExp(`^127\\.0\\.0\\.1:5000/swarmlab/[a-z-]+:${TAG}$`));
     }
   });
