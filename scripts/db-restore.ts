@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { $ } from 'zx';
 import { parseFlags, runCommand, StopError } from './lib/cli.js';
 import { formatMs, lastLine, requireDocker } from './lib/docker.js';
-import { pgbackrestOptions, restoreTarget, runBackupJob, type Target } from './lib/lab-backup.js';
+import { backupContainer, pgbackrestOptions, restoreTarget, runBackupJob, type Target } from './lib/lab-backup.js';
 import { findLab, requireManager, type Lab } from './lib/lab-context.js';
 import { runJob, stackService, waitForConvergence, type JobSpec } from './lib/lab-swarm.js';
 import { step, summary } from './lib/log.js';
@@ -36,10 +36,11 @@ async function scratch(lab: Lab, target: Target) {
   const env = Object.entries(lab.env)
     .map(([name, value]) => `${name}=${value}`)
     .join(' ');
+  const container = (await backupContainer(lab)).id.slice(0, 12);
   summary(`Restored ${target.describe} in ${String(result.duration_s)} s (scratch; the cluster is untouched)`, {
-    inspect: `${env} docker exec -it $(${env} docker ps -q -f label=com.docker.swarm.service.name=swarmlab_backup) ${String(result.psql)}`,
+    inspect: `${env} docker exec -it ${container} ${String(result.psql)}`,
     stop: 'npm run db:restore -- --stop-scratch',
-    'restore into the cluster': `npm run db:restore -- ${target.args.join(' ')} --into cluster --yes`,
+    'restore into the cluster': `npm run db:restore -- ${target.flags.join(' ')} --into cluster --yes`,
   });
 }
 

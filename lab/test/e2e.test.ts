@@ -353,6 +353,8 @@ describe.sequential('the lab, end to end (docker driver)', () => {
             '-d',
             'swarmlab',
             '-XAt',
+            // A terminal (the exec has one) would open a pager.
+            '--pset=pager=off',
             '-c',
             "SELECT title FROM app.items WHERE title LIKE 'e2e-pitr-%' ORDER BY 1",
           ])) ?? ''
@@ -401,6 +403,52 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         },
         2 * MINUTE,
       );
+      const webhooksAccepted = async () =>
+        Number(
+          /^remediation_webhooks_total\{status="accepted"\} (\d+)/m.exec(
+            (await fetchJson('remediator', 'http://127.0.0.1:8080/metrics')) ?? '',
+          )?.[1] ?? 0,
+        );
+      const mailsAbout = async (subject: string) =>
+        (
+          JSON.parse(
+            (await fetchJson('mailsink', `http://127.0.0.1:8025/api/messages?subject=${subject}`)) ?? '{}',
+          ) as { total?: number; messages?: { to: string[]; subject: string }[] }
+        ).messages ?? [];
+
+      // The API scaled to 0: ApiDown fires (after its 1 minute), Alertmanager mails the sink and calls the remediator.
+      const accepted = await webhooksAccepted();
+      const cli = $({ quiet: true, env: { ...process.env, ...lab.env } });
+      await cli`docker service scale --detach ${`${stackService('api')}=0`}`;
+      const down = Date.now();
+      try {
+        await until(
+          'the ApiDown mail in the sink',
+          async () => ((await mailsAbout('ApiDown')).length > 0 ? true : undefined),
+          3 * MINUTE,
+        );
+        await until(
+          'the alert at the remediator',
+          async () => ((await webhooksAccepted()) > accepted ? true : undefined),
+          MINUTE,
+        );
+        console.log(
+          `API scaled to 0: ApiDown mailed and sent to the remediator after ${Math.round((Date.now() - down) / 1000)} s`,
+        );
+      } finally {
+        await cli`docker service scale --detach ${`${stackService('api')}=3`}`;
+      }
+      await until(
+        'the API back at 3 tasks',
+        async () => ((await apiTaskNodes()).length === 3 ? true : undefined),
+        3 * MINUTE,
+      );
+      await until(
+        'the API answering',
+        async () => ((await api('GET', '/v1/items?limit=1')).status === 200 ? true : undefined),
+        MINUTE,
+      );
+
       const backupsBefore = (
         lastJsonLine((await execOnNode1('backup', ['backup-job', 'info'])) ?? '') as unknown as BackupList
       ).pgbackrest[0]!.backup.length;
@@ -420,12 +468,7 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       }
       const mail = await until(
         'the ApiHighLatencyP95 mail in the sink',
-        async () => {
-          const listed = JSON.parse(
-            (await fetchJson('mailsink', 'http://127.0.0.1:8025/api/messages?subject=ApiHighLatencyP95')) ?? '{}',
-          ) as { total?: number; messages?: { to: string[]; subject: string }[] };
-          return listed.total ? listed.messages![0] : undefined;
-        },
+        async () => (await mailsAbout('ApiHighLatencyP95'))[0],
         3 * MINUTE,
       );
       expect(JSON.stringify(mail.to)).toContain('ops@lab.localhost');
@@ -463,8 +506,30 @@ describe.sequential('the lab, end to end (docker driver)', () => {
           expect.objectContaining({ action: 'backup', result: 'success' }),
         ]),
       );
-      // Without the token, nothing.
+      // The same alert again within the cooldown: recorded, nothing done. Without the token: 401.
+      const replay = await execOnNode1('remediator', [
+        'node',
+        '-e',
+        `fetch('http://127.0.0.1:8080/alerts', { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ${token}' }, body: JSON.stringify({ version: '4', status: 'firing', receiver: 'remediator', groupKey: 'e2e', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://alertmanager:9093', alerts: [{ status: 'firing', labels: { alertname: 'ApiHighLatencyP95', severity: 'warning', service: 'api' }, annotations: {}, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint: 'e2e-replay' }] }) }).then((r) => r.text()).then((t) => process.stdout.write(t))`,
+      ]);
+      expect(replay).toContain('skipped_cooldown');
       expect(await fetchJson('remediator', 'http://127.0.0.1:8080/audit')).toContain('401');
+
+      // The weekly report, made now: saved under LAB_DIR/reports and mailed to the sink.
+      await npm('report', '--days', '1');
+      const [day] = await readdir(path.join(labDir, 'reports'));
+      const html = await readFile(path.join(labDir, 'reports', day!, 'index.html'), 'utf8');
+      expect(html).toContain('<svg');
+      await until(
+        'the report in the mail sink',
+        async () => {
+          const listed = JSON.parse(
+            (await fetchJson('mailsink', 'http://127.0.0.1:8025/api/messages?subject=weekly%20report')) ?? '{}',
+          ) as { total?: number };
+          return listed.total ? true : undefined;
+        },
+        MINUTE,
+      );
     },
     10 * MINUTE,
   );

@@ -11,7 +11,6 @@ import type { Lab } from './lab-context.js';
 import { labPaths, STACK, type LabPaths } from './lab-secrets.js';
 import { ensurePrivateDir } from './private-files.js';
 
-export const BACKUP_SERVICE = `${STACK}_backup`;
 export const BACKUP_TYPES = ['full', 'diff', 'incr', 'logical'] as const;
 export type BackupType = (typeof BACKUP_TYPES)[number];
 
@@ -29,20 +28,23 @@ export interface JobRun {
   result: JobResult | undefined;
 }
 
-/** The running container of the backup service (it runs on the manager, whose API the lab talks to). */
-export async function backupContainer(lab: Lab): Promise<Docker.Container> {
+/** The running container of a stack service on the manager (backup and reporter run there), by its short name. */
+export async function managerContainer(lab: Lab, service: string): Promise<Docker.Container> {
+  const name = `${STACK}_${service}`;
   const found = await lab.docker.listContainers({
-    filters: { label: [`com.docker.swarm.service.name=${BACKUP_SERVICE}`], status: ['running'] },
+    filters: { label: [`com.docker.swarm.service.name=${name}`], status: ['running'] },
   });
   const first = found[0];
   if (!first) {
     throw new StopError(
-      `No running ${BACKUP_SERVICE} container on the manager (${lab.describe}).\n` +
+      `No running ${name} container on the manager (${lab.describe}).\n` +
         'Deploy the stack first (npm run deploy), then check it with npm run lab:status.',
     );
   }
   return lab.docker.getContainer(first.Id);
 }
+
+export const backupContainer = (lab: Lab) => managerContainer(lab, 'backup');
 
 /** The last line of `stdout` that parses as a JSON object. */
 export function lastJsonLine(stdout: string): JobResult | undefined {
@@ -98,7 +100,7 @@ export async function runBackupJob(lab: Lab, args: string[]): Promise<JobResult>
 }
 
 /** Unpacks a container directory's tar (as getArchive gives it) into `dest`, replacing it only once complete. */
-async function copyOut(container: Docker.Container, source: string, dest: string): Promise<void> {
+export async function copyFromContainer(container: Docker.Container, source: string, dest: string): Promise<void> {
   const fresh = `${dest}.new`;
   await rm(fresh, { recursive: true, force: true });
   await mkdir(fresh, { recursive: true, mode: 0o700 });
@@ -125,14 +127,15 @@ export async function copyOffsite(lab: Lab, paths: LabPaths = labPaths()): Promi
   const container = await backupContainer(lab);
   const root = path.join(paths.root, 'backups');
   await ensurePrivateDir(root);
-  await copyOut(container, '/var/lib/pgbackrest', path.join(root, 'repository'));
-  await copyOut(container, '/var/lib/pgbackrest-dumps', path.join(root, 'dumps'));
+  await copyFromContainer(container, '/var/lib/pgbackrest', path.join(root, 'repository'));
+  await copyFromContainer(container, '/var/lib/pgbackrest-dumps', path.join(root, 'dumps'));
   return root;
 }
 
 // --- db:restore --------------------------------------------------------------------------------------------
 
-export type Target = { args: string[]; describe: string };
+/** `args`: backup-job's scratch options; `flags`: the same target as db:restore flags (to print); `describe`: words. */
+export type Target = { args: string[]; flags: string[]; describe: string };
 
 /** The pgBackRest restore options for the chosen target; exactly one must be given. */
 export function restoreTarget(flags: { time?: string; latest?: boolean; backup?: string }): Target {
@@ -148,15 +151,23 @@ export function restoreTarget(flags: { time?: string; latest?: boolean; backup?:
     if (when.getTime() > Date.now()) throw new StopError(`--time ${flags.time} is in the future.`);
     // pgBackRest picks the backup set by this time only in its own format (else it takes the latest set).
     const pgTime = when.toISOString().replace('T', ' ').replace('Z', '+00');
-    return { args: ['--time', pgTime], describe: `the state at ${when.toISOString()}` };
+    return {
+      args: ['--time', pgTime],
+      flags: ['--time', when.toISOString()],
+      describe: `the state at ${when.toISOString()}`,
+    };
   }
   if (flags.backup !== undefined) {
     if (!/^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/.test(flags.backup)) {
       throw new StopError(`--backup takes a pgBackRest label such as 20261122-011500F (npm run backup:list).`);
     }
-    return { args: ['--backup', flags.backup], describe: `the end of backup ${flags.backup}` };
+    return {
+      args: ['--backup', flags.backup],
+      flags: ['--backup', flags.backup],
+      describe: `the end of backup ${flags.backup}`,
+    };
   }
-  return { args: ['--latest'], describe: 'the end of the archived WAL' };
+  return { args: ['--latest'], flags: ['--latest'], describe: 'the end of the archived WAL' };
 }
 
 /** backup-job's scratch options → pgBackRest's restore options (for the cluster's own restore). */
@@ -188,6 +199,18 @@ export interface BackupList {
 
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+/** The list with the oldest backup (the restorable window starts there), the newest of each type and dump. */
+export function lastOfEachKind(list: BackupList): BackupList {
+  return {
+    pgbackrest: list.pgbackrest.map((stanza) => {
+      const newest = new Map(stanza.backup.map((backup) => [backup.type, backup]));
+      const kept = stanza.backup.filter((backup, index) => index === 0 || newest.get(backup.type) === backup);
+      return { ...stanza, backup: kept };
+    }),
+    dumps: list.dumps.slice(-1),
+  };
+}
 
 /** The table lines of `npm run backup:list`. */
 export function formatBackupList(list: BackupList): string[] {

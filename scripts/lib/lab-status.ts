@@ -4,6 +4,7 @@ import { printTable } from './docker.js';
 import { labUrl, requireManager, type Lab } from './lab-context.js';
 import { STACK } from './lab-secrets.js';
 import { runJob } from './lab-swarm.js';
+import { backupContainer, execInContainer, formatBackupList, lastOfEachKind, type BackupList } from './lab-backup.js';
 
 export async function labStatus(lab: Lab): Promise<void> {
   await requireManager(lab);
@@ -55,9 +56,25 @@ export async function labStatus(lab: Lab): Promise<void> {
       .sort((a, b) => a[0]!.localeCompare(b[0]!)),
   );
   await printDatabase(lab, services);
+  await printBackups(lab);
   console.log(
-    `\nURLs: ${['api', 'grafana', 'prometheus', 'alertmanager', 'traefik', 'jenkins'].map(labUrl).join('  ')}`,
+    `\nURLs: ${['api', 'grafana', 'prometheus', 'alertmanager', 'mail', 'traefik', 'jenkins'].map(labUrl).join('  ')}`,
   );
+}
+
+/** The last backup of each kind and the restorable window, from the backup service (backup-job info). */
+async function printBackups(lab: Lab) {
+  let list: BackupList | undefined;
+  try {
+    const run = await execInContainer(await backupContainer(lab), ['backup-job', 'info'], '');
+    list = run.result as unknown as BackupList | undefined;
+  } catch (error) {
+    console.log(`\nBackups: unknown (${(error as Error).message.split('\n')[0]})`);
+    return;
+  }
+  if (!list) return;
+  console.log(`\nBackups (npm run backup:list for all)`);
+  for (const line of formatBackupList(lastOfEachKind(list))) console.log(`  ${line}`);
 }
 
 /** Patroni's view of the cluster (GET /cluster on a member, read-only), from a one-shot job on the data network. */
