@@ -23,6 +23,18 @@ describe('system endpoints', () => {
     expect((await app.http().get('/readyz')).body).toEqual({ status: 'ready' });
   });
 
+  it('when the database has never answered, then /healthz 503 too (a release that never gets ready never turns healthy)', async () => {
+    const broken = await startTestApp({ databaseUrl: 'postgresql://app:nothing@127.0.0.1:9/none' });
+    try {
+      const response = await broken.http().get('/healthz');
+      expect(response.status).toBe(503);
+      expect(response.body).toMatchObject({ code: 'not-ready-yet' });
+      expect((await broken.http().get('/readyz')).status).toBe(503);
+    } finally {
+      await broken.close();
+    }
+  });
+
   it('GET /openapi.json › an OpenAPI 3.1 document with every route, auth and problem responses', async () => {
     const response = await app.http().get('/openapi.json');
     expect(response.status).toBe(200);

@@ -4,7 +4,7 @@
 // replica, API tasks over the three nodes, a zero-failure rolling update under a steady stream of requests, a worker
 // node lost, and lab:down --purge leaving nothing behind. Traffic goes only to 127.0.0.1 ports and to the
 // containers this test creates.
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
@@ -82,6 +82,10 @@ async function execOnNode1(service: string, cmd: string[]): Promise<string | und
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString().replace(/\r\n/g, '\n');
 }
+
+/** An instant PromQL query in the lab's Prometheus (promtool in its task); promtool's text output. */
+const promQuery = (expr: string) =>
+  execOnNode1('prometheus', ['promtool', 'query', 'instant', 'http://127.0.0.1:9090', expr]);
 
 /** Where the API's running tasks are: node name per task. */
 async function apiTaskNodes(): Promise<string[]> {
@@ -236,7 +240,7 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       };
       let last: string[] = [];
       const up = async () => {
-        const output = await execOnNode1('prometheus', ['promtool', 'query', 'instant', 'http://127.0.0.1:9090', 'up']);
+        const output = await promQuery('up');
         last = (output ?? '').split('\n').filter((line) => line.startsWith('up{'));
         const count = (job: string) =>
           last.filter((line) => line.includes(`job="${job}"`) && /=> 1 @/.test(line)).length;
@@ -294,13 +298,7 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       await until(
         'backup metrics in Prometheus',
         async () => {
-          const output = await execOnNode1('prometheus', [
-            'promtool',
-            'query',
-            'instant',
-            'http://127.0.0.1:9090',
-            'swarmlab_backup_last_run_success == 1',
-          ]);
+          const output = await promQuery('swarmlab_backup_last_run_success == 1');
           const types = ['full', 'diff', 'incr', 'logical'].filter((type) => output?.includes(`type="${type}"`));
           return types.length === 4 ? types : undefined;
         },
@@ -317,13 +315,7 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       await until(
         "the drill's success in Prometheus",
         async () => {
-          const output = await execOnNode1('prometheus', [
-            'promtool',
-            'query',
-            'instant',
-            'http://127.0.0.1:9090',
-            'swarmlab_restore_drill_last_run_success == 1',
-          ]);
+          const output = await promQuery('swarmlab_restore_drill_last_run_success == 1');
           return output?.includes('swarmlab_restore_drill_last_run_success') ? true : undefined;
         },
         2 * MINUTE,
@@ -392,13 +384,7 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       await until(
         'Prometheus sending to one Alertmanager',
         async () => {
-          const output = await execOnNode1('prometheus', [
-            'promtool',
-            'query',
-            'instant',
-            'http://127.0.0.1:9090',
-            'prometheus_notifications_alertmanagers_discovered == 1',
-          ]);
+          const output = await promQuery('prometheus_notifications_alertmanagers_discovered == 1');
           return output?.includes('=> 1') ? true : undefined;
         },
         2 * MINUTE,
@@ -514,12 +500,24 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       ]);
       expect(replay).toContain('skipped_cooldown');
       expect(await fetchJson('remediator', 'http://127.0.0.1:8080/audit')).toContain('401');
+      const forged = await execOnNode1('remediator', [
+        'node',
+        '-e',
+        "fetch('http://127.0.0.1:8080/alerts', { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer forged-token-of-forty-characters-000000000' }, body: '{}' }).then((r) => process.stdout.write(String(r.status)))",
+      ]);
+      expect(forged?.trim()).toBe('401');
 
       // The weekly report, made now: saved under LAB_DIR/reports and mailed to the sink.
       await npm('report', '--days', '1');
       const [day] = await readdir(path.join(labDir, 'reports'));
       const html = await readFile(path.join(labDir, 'reports', day!, 'index.html'), 'utf8');
-      expect(html).toContain('<svg');
+      // Charts with data: the API has served requests all along, so its charts have lines.
+      const charts = (await readdir(path.join(labDir, 'reports', day!))).filter((file) => file.endsWith('.svg'));
+      expect(charts.every((chart) => html.includes(`src="${chart}"`))).toBe(true);
+      const drawn = await Promise.all(
+        charts.map((chart) => readFile(path.join(labDir, 'reports', day!, chart), 'utf8')),
+      );
+      expect(drawn.filter((svg) => /<path[^>]+d="M[^"]{20,}"/.test(svg)).length).toBeGreaterThan(0);
       await until(
         'the report in the mail sink',
         async () => {
@@ -561,6 +559,63 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       const secrets = (await lab.docker.listSecrets()).map((secret) => secret.Spec?.Name);
       expect(secrets).toContain('swarmlab_admin_password_v2');
       expect(secrets).not.toContain('swarmlab_admin_password_v1');
+    },
+    20 * MINUTE,
+  );
+
+  it(
+    'when a release never gets ready, then Swarm rolls it back and the deploy fails; the live version serves throughout; the KPIs count a failed change',
+    async () => {
+      // A commit whose database check fails (so /readyz and, until then, /healthz): this repository's HEAD, copied
+      // and patched, deployed to this lab as a pipeline would deploy it.
+      const copy = await mkdtemp(path.join(tmpdir(), 'swarmlab-broken-release-'));
+      try {
+        await $({ quiet: true })`bash -c ${`git -C "${REPO_ROOT}" archive HEAD | tar -x -C "${copy}"`}`;
+        await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(copy, 'node_modules'));
+        const dbFile = path.join(copy, 'api/src/lib/db.ts');
+        const source = await readFile(dbFile, 'utf8');
+        const broken = source.replace('$queryRaw`SELECT 1`', '$queryRaw`SELECT 1 FROM a_table_this_release_forgot`');
+        expect(broken).not.toBe(source);
+        await writeFile(dbFile, broken);
+
+        const before = (await lab.docker.getService(stackService('api')).inspect()).Spec.TaskTemplate.ContainerSpec
+          .Image;
+        const stream = steadyStream(() => api('GET', '/v1/items?limit=5'), { minRequests: 500, maxMs: 15 * MINUTE });
+        console.log('\n$ npm run deploy -- --edge ' + edge + ' (a release that never gets ready)');
+        const deploy = await $({
+          cwd: copy,
+          env: { ...env, GIT_SHA: `b0${Date.now().toString(16)}`.padEnd(40, '0') },
+          stdio: 'inherit',
+          nothrow: true,
+        })`npm run --silent deploy -- --edge ${edge} --timeout 300`;
+        const result = await stream.stop();
+        console.log(`steady stream during the failed release: ${result.sent} requests, ${result.failed.length} failed`);
+        expect(deploy.exitCode).toBe(1);
+        expect(result.failed).toEqual([]);
+        await until(
+          'the API back on its previous image',
+          async () => {
+            const image = (await lab.docker.getService(stackService('api')).inspect()).Spec.TaskTemplate.ContainerSpec
+              .Image;
+            return image === before ? image : undefined;
+          },
+          3 * MINUTE,
+        );
+        expect((await api('GET', '/v1/items?limit=5')).status).toBe(200);
+
+        // The failed deploy is in the KPI history, and kpi counts it as one change failure.
+        const history = (await readFile(path.join(labDir, 'deploy/history.jsonl'), 'utf8')).trim().split('\n');
+        expect(JSON.parse(history.at(-1)!)).toMatchObject({ result: 'failure', rolledBack: true });
+        const kpi = await $({ cwd: REPO_ROOT, env, quiet: true })`npm run --silent kpi -- --json`;
+        const figures = JSON.parse(kpi.stdout) as { counts: { deployments: number; changeFailures: number } };
+        console.log(
+          `npm run kpi: ${figures.counts.changeFailures} change failure(s) in ${figures.counts.deployments} deploys`,
+        );
+        expect(figures.counts.changeFailures).toBe(1);
+        expect(figures.counts.deployments).toBe(history.length);
+      } finally {
+        await rm(copy, { recursive: true, force: true });
+      }
     },
     20 * MINUTE,
   );

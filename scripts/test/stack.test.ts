@@ -94,6 +94,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
       [
         'alertmanager',
         'alloy',
+        'cadvisor',
         'api',
         'backup',
         'db-router',
@@ -120,6 +121,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
       else if (name === 'grafana') expect(service.image).toMatch(/^grafana\/grafana-oss:\d+\.\d+\.\d+$/);
       else if (name === 'loki') expect(service.image).toMatch(/^grafana\/loki:\d+\.\d+\.\d+$/);
       else if (name === 'alloy') expect(service.image).toMatch(/^grafana\/alloy:v\d+\.\d+\.\d+$/);
+      else if (name === 'cadvisor') expect(service.image).toMatch(/^gcr\.io\/cadvisor\/cadvisor:v\d+\.\d+\.\d+$/);
       else expect(service.image, name).toMatch(new RegExp(`^127\\.0\\.0\\.1:5000/swarmlab/[a-z-]+:${TAG}$`));
     }
   });

@@ -62,12 +62,33 @@ export function systemRoutes(context: RouteContext, deps: SystemDeps) {
     {
       method: 'get',
       path: '/healthz',
-      summary: 'Liveness: the process answers (no database check)',
+      summary:
+        'Liveness: the process answers, and it has been ready once. Until its first successful database check it ' +
+        'answers 503, so a release that never gets ready never turns healthy: Swarm keeps the old tasks (start-first) ' +
+        "and rolls the update back after the health check's start period. Once ready, a database outage does not fail it.",
       tags: ['system'],
       access: 'public',
       responses: { 200: { description: 'alive', schema: StatusSchema } },
+      errors: [503],
     },
-    (_input, _req, res) => {
+    async (_input, _req, res) => {
+      if (!lifecycle.everReady) {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          // Bounded: the container's health check gives this answer 2 s.
+          await Promise.race([
+            db.ping(),
+            new Promise<never>((_resolve, reject) => {
+              timer = setTimeout(() => reject(new Error('ping timed out')), 1000);
+            }),
+          ]);
+          lifecycle.everReady = true;
+        } catch (error) {
+          throw new AppError('not-ready-yet', 'this instance has not been ready once yet', 503, { cause: error });
+        } finally {
+          clearTimeout(timer);
+        }
+      }
       res.json({ status: 'ok' });
     },
   );
@@ -89,6 +110,7 @@ export function systemRoutes(context: RouteContext, deps: SystemDeps) {
       } catch (error) {
         throw new AppError('database-unavailable', 'the database does not answer', 503, { cause: error });
       }
+      lifecycle.everReady = true;
       res.json({ status: 'ready' });
     },
   );
