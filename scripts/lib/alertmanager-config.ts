@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { StopError } from './cli.js';
 import { REPO_ROOT } from './paths.js';
 
 export const ALERTMANAGER_FILE = path.join(REPO_ROOT, 'monitoring/alertmanager/alertmanager.yml');
@@ -24,7 +25,7 @@ export function slackWebhookUrl(labRoot: string): string | undefined {
   }
   if (!text) return undefined;
   if (!/^https:\/\/\S+$/.test(text)) {
-    throw new Error(
+    throw new StopError(
       `${path.join(labRoot, 'secrets', 'slack_webhook_url')} must hold one https:// URL (Slack's incoming webhook), ` +
         'or be removed to turn Slack off.',
     );
