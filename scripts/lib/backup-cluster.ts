@@ -2,7 +2,7 @@
 // backup/pgbackrest.conf (the lab's file). Used by the backup tests (backups, verify, expire, restores into scratch
 // instances on other ports) and by `npm run bench:restore`. pgBackRest runs as the postgres OS user when we are root, like the server.
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -91,6 +91,41 @@ export interface BackupCluster {
   restore(target?: RestoreTarget): Promise<RestoredCluster>;
   /** Stops every instance (source and restored) and deletes the cluster, repository and scratch files. */
   destroy(): Promise<void>;
+}
+
+/**
+ * Runs `check` while 4 bytes in the middle of the latest backup's largest file (a table's data, compressed and
+ * encrypted) are flipped, then puts them back, whatever `check` did: a damaged repository, for a while.
+ */
+export async function withDamagedBackup<T>(cluster: BackupCluster, check: () => Promise<T>): Promise<T> {
+  const [latest] = (await cluster.info()).slice(-1);
+  if (!latest) throw new Error('withDamagedBackup: the stanza has no backup to damage');
+  const dir = path.join(cluster.repoPath, 'backup', STANZA, latest.label, 'pg_data');
+  const entries = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile());
+  const sized = await Promise.all(
+    entries.map(async (entry) => {
+      const file = path.join(entry.parentPath, entry.name);
+      return { file, size: (await stat(file)).size };
+    }),
+  );
+  const { file, size } = sized.sort((a, b) => b.size - a.size)[0]!;
+  const offset = Math.floor(size / 2);
+  const handle = await open(file, 'r+');
+  const original = Buffer.alloc(4);
+  try {
+    await handle.read(original, 0, 4, offset);
+    await handle.write(
+      original.map((byte) => byte ^ 0xff),
+      0,
+      4,
+      offset,
+    );
+    await handle.sync();
+    return await check();
+  } finally {
+    await handle.write(original, 0, 4, offset);
+    await handle.close();
+  }
 }
 
 /** Finds pgbackrest; installs it from Debian when root, else fails with the command to run. */

@@ -1,12 +1,12 @@
 // backup/backup-job, the backup service's job script, run for real against a local PostgreSQL, pgBackRest and a
 // Pushgateway: what each run pushes and prints, on success and on failure. (In the lab it runs in the backup
 // container; npm run test:e2e runs it there.)
-import { chmod, chown, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBackupCluster, STANZA, type BackupCluster } from '../lib/backup-cluster.js';
+import { startBackupCluster, STANZA, withDamagedBackup, type BackupCluster } from '../lib/backup-cluster.js';
 import { lastJsonLine } from '../lib/lab-backup.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { pushedValue, startPushgateway, type Pushgateway } from '../lib/pushgateway.js';
@@ -172,34 +172,7 @@ describe('backup-job verify: pgBackRest verify, then the restore drill against t
   }, 120_000);
 
   it('when a backup file is damaged, then the drill fails on verify and pushes the failure', async () => {
-    const [latest] = (await cluster.info()).slice(-1);
-    const dir = path.join(cluster.repoPath, 'backup', STANZA, latest!.label, 'pg_data');
-    const files = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile());
-    const sizes = await Promise.all(
-      files.map(async (entry) => {
-        const file = path.join(entry.parentPath, entry.name);
-        return { file, size: (await stat(file)).size };
-      }),
-    );
-    const { file, size } = sizes.sort((a, b) => b.size - a.size)[0]!;
-    const handle = await open(file, 'r+');
-    const original = Buffer.alloc(4);
-    const offset = Math.floor(size / 2);
-    let run;
-    try {
-      await handle.read(original, 0, 4, offset);
-      await handle.write(
-        original.map((byte) => byte ^ 0xff),
-        0,
-        4,
-        offset,
-      );
-      await handle.sync();
-      run = await job('verify');
-    } finally {
-      await handle.write(original, 0, 4, offset);
-      await handle.close();
-    }
+    const run = await withDamagedBackup(cluster, () => job('verify'));
     expect(run.exitCode).toBe(1);
     expect(lastJsonLine(run.stdout)).toMatchObject({ job: 'drill', result: 'failure' });
     expect(String(lastJsonLine(run.stdout)?.error)).toMatch(/^pgbackrest verify:/);
