@@ -8,12 +8,20 @@ import { performance } from 'node:perf_hooks';
 import { parse, stringify } from 'yaml';
 import { $ } from 'zx';
 import { acmeSettings, acmeStaticConfig, withAcme } from './lib/acme.js';
-import { commitTimeOf, recordDeployment } from './lib/dora.js';
+import {
+  CANDIDATE,
+  LIVE,
+  liveImage,
+  releaseBlueGreen,
+  RolledBackDuringGrace,
+  type BlueGreenOutcome,
+} from './lib/bluegreen.js';
+import { commitTimeOf, recordDeployment, STRATEGIES, type Strategy } from './lib/dora.js';
 import { intFlag, parseFlags, runCommand, StopError } from './lib/cli.js';
 import { contentTag, planImages, stackFingerprint, servicesToRollBack, type ImageInspect } from './lib/deploy-plan.js';
 import { formatMs, printTable, requireDocker, run, runWithProgress } from './lib/docker.js';
 import { seedBaseImages } from './lib/base-images.js';
-import { buildImages, buildInfo, IMAGES, imageRef } from './lib/images.js';
+import { buildImages, buildInfo, IMAGES, imageRef, notBuiltNote, officialBaseMissing } from './lib/images.js';
 import { findLab, labUrl, REGISTRY_PULL, REGISTRY_PUSH, requireManager, type Lab } from './lib/lab-context.js';
 import { ensureNodeTls } from './lib/lab-node-tls.js';
 import {
@@ -44,7 +52,8 @@ import { smokeTest } from './lib/smoke.js';
 import { stackImages, stackVariables } from './lib/stack-policy.js';
 
 const HELP = `
-Usage: npm run deploy [-- --edge traefik|haproxy] [--timeout <seconds>]
+Usage: npm run deploy [-- --strategy rolling|bluegreen] [--edge traefik|haproxy] [--grace <seconds>]
+                      [--timeout <seconds>]
 
 Deploys the stack (docker-compose.yml) onto the lab found in .lab/ (npm run lab:up or vagrant up) or at DOCKER_HOST:
   secrets (npm run secrets) and their Docker secrets → images built, and pushed to the lab registry when their
@@ -54,13 +63,25 @@ Deploys the stack (docker-compose.yml) onto the lab found in .lab/ (npm run lab:
   On failure: rolls back the services this deploy updated, prints the failing service's errors and last logs,
   exits 1.
 
+How the API changes (--strategy):
+  rolling          Swarm replaces the API's tasks one at a time, each new one healthy before an old one stops
+                   (start-first); a new version that does not turn healthy is rolled back by Swarm (default)
+  bluegreen        the new version starts beside the live one as api-next, is smoke-tested through the edge on
+                   a private route (header X-Swarmlab-Candidate: 1), then all traffic switches to it in one step;
+                   the previous version is kept for --grace seconds, when npm run rollback switches back at once;
+                   then api rolls to the new version behind the scenes and api-next is removed. When the API's
+                   image is unchanged (or on a first deploy) there is nothing to switch: it deploys as rolling.
+  Both end with a smoke test through the edge; on failure the live version keeps (or gets back) the traffic and
+  deploy exits 1.
+
 Options:
   --edge traefik   Traefik is the TLS entry point (default)
   --edge haproxy   where Traefik's official image cannot be pulled: HAProxy (lab/edge-fallback/) takes its ports
                    and routes api.lab.localhost only
+  --grace <s>      blue/green: how long the previous version is kept for an instant rollback (default 120)
   --timeout <s>    how long services may take to converge (default 600)
 
-Environment: LAB_EDGE (default for --edge), LAB_DIR, DOCKER_HOST; LAB_DOMAIN (the lab certificate also covers
+Environment: LAB_DEPLOY_STRATEGY (default for --strategy), LAB_EDGE (default for --edge), LAB_DIR, DOCKER_HOST; LAB_DOMAIN (the lab certificate also covers
 it) and, with it, ACME_EMAIL: Traefik then gets certificates for <name>.$LAB_DOMAIN from Let's Encrypt (TLS-ALPN
 challenge: the domain's DNS must point at node1 and its port 443 be reachable from the internet).
 `;
@@ -87,22 +108,42 @@ async function readLast(): Promise<LastDeploy | undefined> {
   }
 }
 
-/** Builds the stack's images; returns each one's content tag (its name in the lab registry). */
-async function buildStackImages(names: string[]) {
+/** The tag a stack image gets when it cannot be built here: its service has no task (lab/edge-fallback/stack.yml). */
+const NOT_BUILT = 'not-built';
+
+/**
+ * Builds the stack's images; returns each one's content tag (its name in the lab registry). An image built FROM an
+ * official image that cannot be pulled here (Jenkins') is left out with the HAProxy edge, which gives its service no
+ * task, and stops the deploy with Traefik's.
+ */
+async function buildStackImages(names: string[], edge: string) {
   const specs = IMAGES.filter((spec) => names.includes(spec.name));
   const missing = names.filter((name) => !specs.some((spec) => spec.name === name));
   if (missing.length > 0) throw new Error(`no image spec for ${missing.join(', ')} (scripts/lib/images.ts)`);
+  const notBuilt = await officialBaseMissing(names);
+  if (notBuilt.length > 0 && edge === 'traefik') {
+    throw new StopError(
+      `${notBuilt.map((name) => `${name}: ${notBuiltNote(specs.find((spec) => spec.name === name)!)}`).join('\n')}\n` +
+        'Where official images cannot be pulled, deploy with --edge haproxy (those services then get no task).',
+    );
+  }
+  for (const name of notBuilt)
+    console.error(`note: ${name}: ${notBuiltNote(specs.find((spec) => spec.name === name)!)}`);
   await seedBaseImages({ offline: false, force: false }); // kept when present, else pulled, else made here
   const info = await buildInfo();
-  await buildImages(specs, info);
+  await buildImages(
+    specs.filter((spec) => !notBuilt.includes(spec.name)),
+    info,
+  );
   const tags: Record<string, string> = {};
   for (const name of names) {
+    if (notBuilt.includes(name)) continue;
     const inspect = JSON.parse(
       (await run($({ quiet: true })`docker image inspect ${imageRef(name, info.tag)}`)).stdout,
     );
     tags[name] = contentTag((inspect as ImageInspect[])[0]!);
   }
-  return { info, tags };
+  return { info, tags, notBuilt };
 }
 
 async function pushImages(local: (name: string) => string, tags: Record<string, string>, paths: LabPaths) {
@@ -178,12 +219,17 @@ async function main() {
   const flags = parseFlags(
     process.argv.slice(2),
     {
+      strategy: { type: 'string', default: process.env.LAB_DEPLOY_STRATEGY || 'rolling' },
       edge: { type: 'string', default: process.env.LAB_EDGE || 'traefik' },
+      grace: { type: 'string', default: '120' },
       timeout: { type: 'string', default: '600' },
     },
     HELP,
   );
   if (flags.edge !== 'traefik' && flags.edge !== 'haproxy') throw new StopError('--edge must be traefik or haproxy.');
+  if (!(STRATEGIES as readonly string[]).includes(flags.strategy))
+    throw new StopError(`--strategy must be ${STRATEGIES.join(' or ')} (got ${flags.strategy}).`);
+  const graceMs = intFlag('grace', flags.grace, 0, 86_400) * 1000;
   const timeoutMs = intFlag('timeout', flags.timeout, 30, 3600) * 1000;
   const started = performance.now();
   const paths = labPaths();
@@ -211,12 +257,22 @@ async function main() {
   ]);
 
   const names = await stackImages(REPO_ROOT, files);
-  const { info, tags } = await buildStackImages(names);
+  const { info, tags, notBuilt } = await buildStackImages(names, flags.edge);
   const plan = await step('push to the lab registry', () =>
     pushImages((name) => imageRef(name, info.tag), tags, paths),
   );
 
-  const variables = await stackVariables({ tag: tags, registry: REGISTRY_PULL, versions, files, labRoot: paths.root });
+  // node1's address in the swarm: the Jenkins service reaches node1's Docker API and registry by that name.
+  const managerAddress = (await lab.docker.info()).Swarm?.NodeAddr as string | undefined;
+  if (!managerAddress) throw new StopError(`${lab.describe} is no swarm node: run npm run lab:up (or vagrant up).`);
+  const variables = await stackVariables({
+    tag: { ...tags, ...Object.fromEntries(notBuilt.map((name) => [name, NOT_BUILT])) },
+    registry: REGISTRY_PULL,
+    versions,
+    files,
+    labRoot: paths.root,
+    managerAddress,
+  });
   const acme = acmeSettings();
   if (acme && flags.edge === 'haproxy')
     throw new StopError('ACME certificates need Traefik: deploy with --edge traefik.');
@@ -246,8 +302,19 @@ async function main() {
 
   const startedAt = new Date();
   // No API yet (a new lab, or a first deploy that stopped early): the database may have no schema.
-  const firstDeploy = !before.some((state) => state.name === 'api');
-  const updated = declared.filter((name) => before.some((state) => state.name === name));
+  const firstDeploy = !before.some((state) => state.name === LIVE);
+  const apiChanges = !firstDeploy && !(await liveImage(lab)).endsWith(`/swarmlab/api:${tags.api}`);
+  const strategy: Strategy = flags.strategy === 'bluegreen' && apiChanges ? 'bluegreen' : 'rolling';
+  if (flags.strategy === 'bluegreen' && strategy === 'rolling') {
+    console.error(
+      `note: ${firstDeploy ? 'no API runs yet' : "the API's image is unchanged"}: nothing to switch, so this deploy is rolling`,
+    );
+  }
+  // A blue/green release leaves the live API to itself: Swarm rolls it back if its promotion fails.
+  const updated = declared.filter(
+    (name) => before.some((state) => state.name === name) && (strategy === 'rolling' || name !== LIVE),
+  );
+  let blueGreen: BlueGreenOutcome | undefined;
   try {
     if (firstDeploy) {
       // The data tier first, then the schema, then the API on it.
@@ -257,16 +324,30 @@ async function main() {
       await step('wait for the data tier', () => waitForConvergence(lab, timeoutMs, (name) => name !== 'api'));
     }
     const migrated = await step('migrations (one-shot job)', () => migrate(lab, tags.api!, versions));
-    await step(`docker stack deploy ${STACK}`, () => stackDeploy(lab, rendered, 'stack.yml'));
-    await step('wait until every service has converged', () => waitForConvergence(lab, timeoutMs));
-    const smoke = await step('smoke test through the edge', () => smokeTest());
+    let smoke: string;
+    if (strategy === 'bluegreen') {
+      blueGreen = await releaseBlueGreen({
+        lab,
+        edge: flags.edge,
+        rendered,
+        sha: info.sha,
+        timeoutMs,
+        graceMs,
+        deployStack: (document, file) => stackDeploy(lab, document, file),
+      });
+      smoke = await step('smoke test through the edge', () => smokeTest());
+    } else {
+      await step(`docker stack deploy ${STACK}`, () => stackDeploy(lab, rendered, 'stack.yml'));
+      await step('wait until every service has converged', () => waitForConvergence(lab, timeoutMs));
+      smoke = await step('smoke test through the edge', () => smokeTest());
+    }
     const removed = await pruneOldSecrets(lab, versions);
     await writeFile(
       LAST(),
       `${JSON.stringify({ fingerprint, commit: info.sha, at: new Date().toISOString(), images: tags }, null, 2)}\n`,
       { mode: 0o600 },
     );
-    await recordKpis(info.sha, startedAt, 'success', false);
+    await recordKpis(info.sha, startedAt, strategy, 'success', false);
     const states = await serviceStates(lab);
     printTable(
       'Services',
@@ -278,25 +359,31 @@ async function main() {
     summary(
       `Deployed in ${formatMs(performance.now() - started)} (commit ${info.sha.slice(0, 12)}, edge ${flags.edge})`,
       {
+        strategy: blueGreen
+          ? `bluegreen: the edge switched to the new version in ${formatMs(blueGreen.switchMs)}, kept the previous one ${formatMs(graceMs)}`
+          : 'rolling',
         images: `${plan.filter((image) => image.push).length} pushed, ${plan.filter((image) => !image.push).length} unchanged`,
         secrets: `${newSecrets.length} new Docker secret(s)${removed.length > 0 ? `, ${removed.length} old removed` : ''}`,
         migrations: migrated,
         smoke,
         api: `${labUrl('api')} (docs: /docs)`,
         ...(flags.edge === 'traefik' && {
-          'ops UIs': ['grafana', 'prometheus', 'alertmanager', 'traefik'].map(labUrl).join(' '),
+          'ops UIs': ['grafana', 'jenkins', 'prometheus', 'alertmanager', 'traefik'].map(labUrl).join(' '),
         }),
-        credentials: `${path.relative(process.cwd(), paths.secrets)}/admin_password (admin@lab.localhost), ops_basic_auth.password (admin)`,
+        credentials: `${path.relative(process.cwd(), paths.secrets)}/admin_password (admin@lab.localhost), ops_basic_auth.password (admin), jenkins_admin_password (admin)`,
+        ...(notBuilt.length > 0 && { 'not built here': `${notBuilt.join(', ')} (no task: official base image)` }),
         'trust the CA': 'npm run trust-ca',
         next: 'npm run lab:status',
       },
     );
   } catch (error) {
-    await recordKpis(info.sha, startedAt, 'failure', error instanceof ServiceFailure);
+    const rolledBack = error instanceof ServiceFailure || error instanceof RolledBackDuringGrace;
+    await recordKpis(info.sha, startedAt, strategy, 'failure', rolledBack);
     if (error instanceof ServiceFailure) {
       console.error(`✗ ${error.message}`);
       await rollBack(lab, updated);
-      console.error(await failureDetails(lab, error.service));
+      // A failed candidate is gone by now; its errors and logs were printed when it failed.
+      if (error.service !== CANDIDATE) console.error(await failureDetails(lab, error.service));
       if (error.service === 'traefik' || error.service === 'grafana') {
         console.error(
           "If the official images (Traefik's, Grafana's) cannot be pulled here, deploy with --edge haproxy.",
@@ -313,12 +400,18 @@ async function main() {
  * reaches one). The pipeline records its deploys itself (SWARMLAB_PIPELINE=1), with the build's start time.
  * Never fails the deploy.
  */
-async function recordKpis(sha: string, startedAt: Date, result: 'success' | 'failure', rolledBack: boolean) {
+async function recordKpis(
+  sha: string,
+  startedAt: Date,
+  strategy: Strategy,
+  result: 'success' | 'failure',
+  rolledBack: boolean,
+) {
   if (process.env.SWARMLAB_PIPELINE === '1') return;
   try {
     const commitTime = await commitTimeOf(sha, REPO_ROOT).catch(() => startedAt.toISOString());
     const event = { sha, commitTime, startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString() };
-    await recordDeployment({ ...event, strategy: 'rolling', result, rolledBack });
+    await recordDeployment({ ...event, strategy, result, rolledBack });
   } catch (error) {
     console.error(`note: this deploy was not recorded for the KPIs (${(error as Error).message})`);
   }

@@ -1,8 +1,10 @@
-// `npm run rollback`: the API back to the version it ran before the last deploy (Swarm keeps the previous spec of
-// each service), then the same wait and smoke test as deploy. For a failed pipeline (Jenkins' post-failure step)
-// or by hand.
+// `npm run rollback`: the API back to the version it ran before the last deploy, then the same wait and smoke test
+// as deploy. During a blue/green release, the traffic goes back to the live version at once and the candidate is
+// removed; otherwise Swarm rolls the service back to its previous spec. For a failed pipeline (Jenkins'
+// post-failure step) or by hand.
 import { performance } from 'node:perf_hooks';
 import { $ } from 'zx';
+import { abortBlueGreen, detectEdge } from './lib/bluegreen.js';
 import { intFlag, parseFlags, runCommand, StopError } from './lib/cli.js';
 import { formatMs, lastLine, requireDocker } from './lib/docker.js';
 import { findLab, labUrl, requireManager } from './lib/lab-context.js';
@@ -15,6 +17,8 @@ Usage: npm run rollback [-- --service <name>] [--timeout <seconds>]
 
 Rolls a service of the stack (default: api) back to its previous spec, the one before the last deploy changed it
 (docker service rollback), waits until the stack has converged and runs the smoke test through the edge.
+While a blue/green release runs (npm run deploy -- --strategy bluegreen: api-next beside api), the API's traffic
+goes back to api, the previous version, in one step, and api-next is removed.
 Exits 1 when the service has no previous spec, or when the rollback does not converge or fails the smoke test.
 
 Options:
@@ -33,6 +37,19 @@ async function main() {
   await requireDocker();
   const lab = await findLab();
   await requireManager(lab);
+  if (flags.service === 'api') {
+    const edge = await detectEdge(lab);
+    const aborted = await abortBlueGreen(lab, edge);
+    if (aborted) {
+      const smoke = await step('smoke test through the edge', () => smokeTest());
+      summary(`Blue/green release rolled back in ${formatMs(performance.now() - started)}`, {
+        api: aborted,
+        smoke,
+        next: `npm run lab:status; ${labUrl('api')}`,
+      });
+      return;
+    }
+  }
   const name = stackService(flags.service);
   const service = await lab.docker
     .getService(name)

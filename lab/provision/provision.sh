@@ -4,8 +4,8 @@
 #
 #   provision.sh install                      Docker engine, registry, cron, tools (Debian packages)
 #   provision.sh engine  NODE SHARED          dockerd settings (mutual-TLS API on node1), trust in the lab
-#                                             registry, the registry itself and the cron schedule on node1;
-#                                             restarts what changed
+#                                             registry, the registry itself, the cron schedule and the git
+#                                             repository for Jenkins on node1; restarts what changed
 #   provision.sh swarm   NODE SHARED ADDR     node1: swarm init advertising ADDR; others: join node1
 #   provision.sh labels                       node1: label every node (zone, etcd, db) by its name
 #   provision.sh firewall                     VMs: nftables allowing only SSH, HTTP(S), swarm, registry, TLS API
@@ -21,6 +21,8 @@ readonly REGISTRY_PORT=5000
 readonly DOCKER_TLS_PORT=2376
 readonly TLS_DIR=/etc/docker/tls
 readonly REGISTRY_CONFIG=/etc/docker/registry/config.yml
+# What the stack's Jenkins mounts read-only and builds (docker-compose.yml, service jenkins).
+readonly GIT_REPOSITORY=/srv/git/swarmlab.git
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly SCRIPT_DIR
 
@@ -46,7 +48,7 @@ write_if_changed() {
 }
 
 install_packages() {
-  local wanted=(docker.io docker-registry cron ca-certificates curl iproute2 iptables jq nftables procps)
+  local wanted=(docker.io docker-registry cron ca-certificates curl git iproute2 iptables jq nftables procps)
   has_systemd && wanted+=(chrony)
   local missing=()
   local pkg
@@ -214,6 +216,20 @@ install_schedule() {
   write_if_changed /etc/cron.d/swarmlab 644 <"$SCRIPT_DIR/swarmlab.cron" || true
 }
 
+# node1: the lab's git repository for Jenkins. The docker driver mounts the host's there (read-only); on VMs it is an
+# empty bare repository, owned by vagrant, that the operator pushes to over SSH (docs/cicd.md). Made only when
+# absent: a mount, or commits pushed earlier, are never touched.
+ensure_git_repository() {
+  [[ $NODE == "$MANAGER" ]] || return 0
+  [[ -e $GIT_REPOSITORY ]] && return 0
+  local owner=root
+  id -u vagrant >/dev/null 2>&1 && owner=vagrant
+  install -d -m 755 "${GIT_REPOSITORY%/*}"
+  git init --quiet --bare --initial-branch=main "$GIT_REPOSITORY"
+  chown -R "$owner:" "$GIT_REPOSITORY"
+  log "made an empty git repository at $GIT_REPOSITORY (owner $owner)"
+}
+
 configure_firewall() {
   has_systemd || {
     log "no firewall on a container node (the host's engine isolates it)"
@@ -237,6 +253,7 @@ main() {
       [[ -n $SHARED ]] || die "usage: provision.sh engine NODE SHARED"
       configure_engine
       install_schedule
+      ensure_git_repository
       ;;
     swarm) [[ -n $ADDR ]] || die "usage: provision.sh swarm NODE SHARED ADDR" && join_swarm ;;
     labels) label_nodes ;;
@@ -246,6 +263,7 @@ main() {
       install_packages
       configure_engine
       install_schedule
+      ensure_git_repository
       join_swarm
       configure_firewall
       ;;

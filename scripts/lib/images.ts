@@ -1,5 +1,6 @@
 // The lab's images: the catalogue (what is built, from which Dockerfile and context, how each is smoke-tested),
-// building and tagging. The base images come from base-images.ts. See docs/images.md.
+// building and tagging. The base images come from base-images.ts; an image FROM an official upstream image that
+// cannot be pulled here is not built (officialBaseMissing). See docs/images.md.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -119,22 +120,89 @@ export async function buildImages(specs: ImageSpec[], info: BuildInfo, options: 
   return results;
 }
 
-/** The base images must exist: they come from images:seed (or a registry). */
-export async function requireBaseImages(specs: Pick<ImageSpec, 'dockerfile'>[]) {
+/** The images a Dockerfile starts FROM (not its own earlier stages), in order. */
+export async function dockerfileBases(dockerfile: string): Promise<string[]> {
+  const text = await fs.readFile(path.join(ROOT, dockerfile), 'utf8');
+  const bases: string[] = [];
+  const stages = new Set<string>();
+  for (const match of text.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)) {
+    if (!stages.has(match[1]!) && !bases.includes(match[1]!)) bases.push(match[1]!); // FROM <a stage> is no image
+    if (match[2]) stages.add(match[2]);
+  }
+  return bases;
+}
+
+/**
+ * The base images must exist: they come from images:seed (or a registry). An official base (ImageSpec.officialBase)
+ * is not required here: officialBaseMissing decides whether its image is built at all.
+ */
+export async function requireBaseImages(specs: Pick<ImageSpec, 'dockerfile' | 'officialBase'>[]) {
   const needed = new Set<string>();
   for (const spec of specs) {
-    const dockerfile = await fs.readFile(path.join(ROOT, spec.dockerfile), 'utf8');
-    const stages = new Set<string>();
-    for (const match of dockerfile.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)) {
-      if (!stages.has(match[1]!)) needed.add(match[1]!); // FROM <an earlier stage> is no image
-      if (match[2]) stages.add(match[2]);
-    }
+    for (const base of await dockerfileBases(spec.dockerfile)) if (base !== spec.officialBase) needed.add(base);
   }
   const missing: string[] = [];
   for (const ref of needed) if (!(await imageId(ref))) missing.push(ref);
   if (missing.length > 0) {
     throw new StopError(`Base image(s) missing: ${missing.join(', ')}. Make them with: npm run images:seed`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Official bases: an image built FROM an official upstream image (Jenkins) needs that image, which images:seed cannot
+// make. Where it is neither on the engine nor pullable (no Docker Hub, as here), the image is not built: images:build
+// and test:images say so (and do not count it as built or passed), and deploy skips it.
+
+/** `docker pull` fails at once without a registry; a firewall that drops packets would make it hang: cut it. */
+const PULL_TIMEOUT = '30s';
+
+/** Whether `ref` is on this engine, or can be pulled from its registry (within 30 s). */
+export async function imageObtainable(ref: string): Promise<boolean> {
+  if (await imageId(ref)) return true;
+  const pulled = await q`docker pull ${ref}`.nothrow().timeout(PULL_TIMEOUT);
+  return pulled.exitCode === 0;
+}
+
+/**
+ * The catalogue images among `names` whose official base cannot be obtained here (neither present nor pullable), in
+ * catalogue order: the images not to build. Each base is probed once; names without an official base, or not in the
+ * catalogue, are never in the result.
+ */
+export async function officialBaseMissing(
+  names: readonly string[],
+  obtainable: (ref: string) => Promise<boolean> = imageObtainable,
+): Promise<string[]> {
+  const probes = new Map<string, Promise<boolean>>();
+  const missing: string[] = [];
+  for (const spec of IMAGES) {
+    if (!spec.officialBase || !names.includes(spec.name)) continue;
+    if (!probes.has(spec.officialBase)) probes.set(spec.officialBase, obtainable(spec.officialBase));
+    if (!(await probes.get(spec.officialBase))) missing.push(spec.name);
+  }
+  return missing;
+}
+
+/** What images:build and test:images print for an image they do not build. */
+export function notBuiltNote(spec: Pick<ImageSpec, 'officialBase' | 'configTest'>): string {
+  const checked = spec.configTest ? `checked as configuration only (${spec.configTest})` : 'not checked here';
+  return `not built: its base ${spec.officialBase} cannot be pulled here (official image); ${checked}`;
+}
+
+/** The specs split into those to build and those whose official base cannot be obtained here. */
+export async function splitBuildable(
+  specs: ImageSpec[],
+  obtainable?: (ref: string) => Promise<boolean>,
+): Promise<{ build: ImageSpec[]; notBuilt: ImageSpec[] }> {
+  const missing = new Set(
+    await officialBaseMissing(
+      specs.map((spec) => spec.name),
+      obtainable,
+    ),
+  );
+  return {
+    build: specs.filter((spec) => !missing.has(spec.name)),
+    notBuilt: specs.filter((spec) => missing.has(spec.name)),
+  };
 }
 
 /** The specs with the images their smoke checks need, in catalogue order. */
@@ -185,7 +253,12 @@ export interface SmokeContext {
   /** Waits for the container's healthcheck to pass; throws when it turns unhealthy, exits or times out. */
   waitHealthy(container: string, timeoutMs?: number): Promise<void>;
   /** An HTTP request from a container on the test network. */
-  http(method: string, url: string, body?: string): Promise<{ status: number; body: string }>;
+  http(
+    method: string,
+    url: string,
+    body?: string,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: string }>;
   /** Runs `make` once per key; later calls share its result (fixtures several checks use). */
   once<T>(key: string, make: () => Promise<T>): Promise<T>;
 }
@@ -197,6 +270,15 @@ export interface ImageSpec {
   context: string;
   /** Other images the smoke check starts (built with this one by test:images --only). */
   needs?: string[];
+  /**
+   * The official upstream image the Dockerfile starts FROM, which images:seed cannot make (it comes from Docker Hub
+   * only). Where it cannot be obtained, the image is not built (officialBaseMissing).
+   */
+  officialBase?: string;
+  /** The test that checks the image's configuration where it cannot be built (with officialBase). */
+  configTest?: string;
+  /** The smoke check's time limit, when it needs more than test:images' default (3 minutes). */
+  smokeTimeoutMs?: number;
   /** Starts the image and proves it works; returns what was checked, in a few words. */
   smoke: (ctx: SmokeContext) => Promise<string>;
 }
@@ -227,8 +309,15 @@ function expect(ok: boolean, message: string) {
   if (!ok) throw new Error(message);
 }
 
-async function expectHttp(ctx: SmokeContext, method: string, url: string, status: number, body?: RegExp) {
-  const response = await ctx.http(method, url);
+async function expectHttp(
+  ctx: SmokeContext,
+  method: string,
+  url: string,
+  status: number,
+  body?: RegExp,
+  headers?: Record<string, string>,
+) {
+  const response = await ctx.http(method, url, '', headers);
   expect(
     response.status === status && (!body || body.test(response.body)),
     `${method} ${url}: expected ${status}${body ? ` and a body matching ${body}` : ''}, got ${response.status} ${response.body.slice(0, 200)}`,
@@ -549,6 +638,45 @@ export const IMAGES: ImageSpec[] = [
       await ctx.waitHealthy(await ctx.start({ name: 'registry', image: ctx.ref('registry') }));
       await expectHttp(ctx, 'GET', 'http://registry:5000/v2/_catalog', 200, /"repositories"/);
       return 'healthy, catalog answers';
+    },
+  },
+  {
+    name: 'jenkins',
+    dockerfile: 'jenkins/Dockerfile',
+    context: 'jenkins',
+    // The FROM of jenkins/Dockerfile (scripts/test/images.test.ts checks they match).
+    officialBase: 'jenkins/jenkins:2.516.3-lts-jdk21',
+    configTest: 'scripts/test/jenkins.test.ts',
+    // The plugins and configuration-as-code load before /login answers: minutes on a small machine.
+    smokeTimeoutMs: 420_000,
+    smoke: async (ctx) => {
+      // Throwaway secrets where casc.yaml reads them; a self-signed certificate stands for the lab CA and for the
+      // Docker client's. No repository at /srv/git/swarmlab.git: the job's first build fails, which is fine here.
+      const password = randomBytes(18).toString('hex');
+      const tls = await selfSignedCert('swarmlab-operator', ['jenkins']);
+      const jenkins = await ctx.start({
+        name: 'jenkins',
+        image: ctx.ref('jenkins'),
+        secrets: {
+          jenkins_admin_password: password,
+          lab_ca_cert: tls.cert,
+          docker_client_cert: tls.cert,
+          docker_client_key: tls.key,
+        },
+      });
+      await ctx.waitHealthy(jenkins, 400_000);
+      const base = 'http://jenkins:8080';
+      // Anonymous users may not even read (casc.yaml): refused. /whoAmI is open to all, and says who is asking.
+      const anonymous = await ctx.http('GET', `${base}/api/json`);
+      expect(
+        anonymous.status === 401 || anonymous.status === 403,
+        `GET /api/json without a login: expected 401 or 403, got ${anonymous.status}`,
+      );
+      await expectHttp(ctx, 'GET', `${base}/whoAmI/api/json`, 200, /"anonymous":true/);
+      const admin = { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` };
+      await expectHttp(ctx, 'GET', `${base}/whoAmI/api/json`, 200, /"name":"admin"/, admin);
+      await expectHttp(ctx, 'GET', `${base}/job/swarmlab/api/json`, 200, /"name":"swarmlab"/, admin);
+      return 'healthy; anonymous refused, admin logs in; job swarmlab seeded';
     },
   },
   {

@@ -1,8 +1,8 @@
 // The docker node driver: three Docker-in-Docker containers (node1 manager, node2 and node3 workers) on a network
 // of their own, each with a volume for /var/lib/docker, provisioned by lab/provision/provision.sh like the VMs.
 // node1 publishes, on 127.0.0.1 only: 8443 → 443 and 8080 → 80 (Traefik), 2376 (Docker API, mutual TLS) and
-// 5000 (the lab registry).
-import { writeFile } from 'node:fs/promises';
+// 5000 (the lab registry). node1 also mounts this repository's git directory read-only, for Jenkins.
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { $ } from 'zx';
 import { StopError } from './cli.js';
@@ -10,6 +10,7 @@ import { lastLine, run } from './docker.js';
 import { HTTP_PORT, HTTPS_PORT } from './lab-context.js';
 import { nodeTlsPaths } from './lab-node-tls.js';
 import type { LabPaths } from './lab-secrets.js';
+import { REPO_ROOT } from './paths.js';
 import { ensurePrivateDir } from './private-files.js';
 
 const q = $({ quiet: true });
@@ -77,9 +78,31 @@ export async function offsiteDir(paths: LabPaths): Promise<string> {
 }
 const OFFSITE_IN_NODE = '/srv/swarmlab-offsite';
 
+/** Where node1 holds the lab's git repository, which the stack's Jenkins mounts and builds (SWARMLAB_GIT_URL). */
+export const GIT_REPOSITORY_IN_NODE = '/srv/git/swarmlab.git';
+
+/**
+ * The git directory of the repository at `root`, as node1 mounts it for Jenkins: <root>/.git, or for a linked
+ * worktree (.git is a file) the main repository's, whose branches it shares. Only the git directory, not the working
+ * tree: that holds .lab/ (the lab's secrets). Undefined when `root` is not a git checkout: node1 then makes an empty
+ * repository there itself (provision.sh).
+ */
+export async function repositoryGitDir(root: string = REPO_ROOT): Promise<string | undefined> {
+  const dotGit = path.join(root, '.git');
+  const info = await stat(dotGit).catch(() => undefined);
+  if (!info) return undefined;
+  if (info.isDirectory()) return dotGit;
+  const gitdir = /^gitdir:\s*(.+?)\s*$/m.exec(await readFile(dotGit, 'utf8'))?.[1];
+  if (!gitdir) return undefined;
+  const own = path.resolve(root, gitdir);
+  const common = (await readFile(path.join(own, 'commondir'), 'utf8').catch(() => undefined))?.trim();
+  return common ? path.resolve(own, common) : own;
+}
+
 /** Creates and starts a node's container: privileged first, the explicit capability set when that is refused. */
 export async function createNode(node: LabNode, image: string, paths: LabPaths): Promise<'privileged' | 'explicit'> {
   const shared = nodeTlsPaths(paths).shared;
+  const gitDir = await repositoryGitDir();
   const common = [
     '--detach',
     `--name=${node.container}`,
@@ -96,6 +119,8 @@ export async function createNode(node: LabNode, image: string, paths: LabPaths):
     `--volume=${shared}:${SHARED_IN_NODE}`,
     // The manager copies every backup off the cluster here (lab/provision/swarmlab-job).
     ...(node.name === 'node1' ? [`--volume=${await offsiteDir(paths)}:${OFFSITE_IN_NODE}`] : []),
+    // What Jenkins builds: this repository's commits, live and read-only (the stack's jenkins service mounts it).
+    ...(node.name === 'node1' && gitDir ? [`--volume=${gitDir}:${GIT_REPOSITORY_IN_NODE}:ro`] : []),
     ...Object.entries(node.volumes).map(([volume, target]) => `--volume=${volume}:${target}`),
     ...node.ports.map((port) => `--publish=${port}`),
   ];

@@ -1,10 +1,14 @@
 // The nodes' TLS, from the lab CA: node1's certificate (its Docker API on :2376 and the lab registry on :5000) and
 // the host's client certificate for that API (mutual TLS). `npm run secrets` and lab:up make them, once; they are
-// issued again when missing, near their end, or no longer from the current CA.
+// issued again when missing, near their end, or no longer from the current CA. The client certificate also goes to
+// the stack's Jenkins as two Docker secrets (dockerClientSecrets).
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { StopError } from './cli.js';
 import { certProblem, stageCert, type CertSubject } from './lab-tls.js';
-import { labPaths, type LabPaths, type Status } from './lab-secrets.js';
+import { labPaths, STACK, type LabPaths, type Status } from './lab-secrets.js';
 import { ensurePrivateDir, PRIVATE_DIR_MODE, readIfExists, Staging } from './private-files.js';
 
 /** node1's names: in the lab network, through the host's forwarded ports, and as a Vagrant VM. */
@@ -87,4 +91,53 @@ export async function ensureNodeTls(paths: LabPaths = labPaths(), now = new Date
     if ((await readIfExists(copy)) !== caPem) await copyFile(ca.cert, copy);
   }
   return rows;
+}
+
+// --- the client certificate as Docker secrets, for the stack's Jenkins ---------------------------------------
+
+/**
+ * The host's client certificate and key for node1's Docker API, mounted into the stack's Jenkins as
+ * /run/secrets/<name> (its lab-docker-tls credential, jenkins/casc.yaml): the file each is made from, in
+ * LAB_DIR/docker. Not in the catalogue of lab-secrets.ts: ensureNodeTls makes and reissues them, so their Docker
+ * secrets are named by content rather than by a version.
+ */
+export const DOCKER_CLIENT_SECRETS = { docker_client_cert: 'cert.pem', docker_client_key: 'key.pem' } as const;
+export type DockerClientSecret = keyof typeof DOCKER_CLIENT_SECRETS;
+/** The stack variable that holds the content hash both secrets' names end with. */
+export const DOCKER_CLIENT_HASH_VARIABLE = 'DOCKER_CLIENT_TLS_HASH';
+
+/**
+ * The first 12 hex digits of the sha256 of the client certificate (public): it names both secrets, since the key
+ * is only ever issued with a new certificate. A reissued pair gets new names, and Swarm rolls Jenkins. Undefined
+ * while the certificate does not exist (npm run secrets makes it).
+ */
+export function dockerClientTlsHash(paths: LabPaths = labPaths()): string | undefined {
+  const cert = path.join(nodeTlsPaths(paths).dockerCertPath, DOCKER_CLIENT_SECRETS.docker_client_cert);
+  try {
+    return createHash('sha256').update(readFileSync(cert)).digest('hex').slice(0, 12);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+export interface DockerClientSecretFile {
+  name: DockerClientSecret;
+  /** swarmlab_<name>_<hash of the certificate> */
+  dockerName: string;
+  file: string;
+}
+
+/** Both secrets, their Docker names and files; stops with the next step when the certificate is missing. */
+export function dockerClientSecrets(paths: LabPaths = labPaths()): DockerClientSecretFile[] {
+  const hash = dockerClientTlsHash(paths);
+  const dir = nodeTlsPaths(paths).dockerCertPath;
+  if (hash === undefined) {
+    throw new StopError(`${path.join(dir, 'cert.pem')} is missing: run npm run secrets (it makes the certificate).`);
+  }
+  return Object.entries(DOCKER_CLIENT_SECRETS).map(([name, file]) => ({
+    name: name as DockerClientSecret,
+    dockerName: `${STACK}_${name}_${hash}`,
+    file: path.join(dir, file),
+  }));
 }

@@ -10,11 +10,15 @@ import { formatMs, indent, tail } from './docker.js';
 import type { Lab } from './lab-context.js';
 import { alertmanagerDeployment } from './alertmanager-config.js';
 import { dockerSecretName, SECRET_NAMES, secretFile, STACK, type LabPaths, type Versions } from './lab-secrets.js';
+import { dockerClientSecrets } from './lab-node-tls.js';
 
 export const stackService = (name: string) => `${STACK}_${name}`;
 const STACK_LABEL = `com.docker.stack.namespace=${STACK}`;
 
-/** Creates the Docker secret of every lab secret's current version that the swarm lacks; returns their names. */
+/**
+ * Creates the Docker secret of every lab secret's current version that the swarm lacks, and those of the host's
+ * Docker client certificate and key (named by the certificate's hash: lab-node-tls.ts); returns their names.
+ */
 export async function ensureDockerSecrets(lab: Lab, paths: LabPaths, versions: Versions): Promise<string[]> {
   const existing = new Set((await lab.docker.listSecrets()).map((secret) => secret.Spec?.Name));
   const created: string[] = [];
@@ -26,6 +30,15 @@ export async function ensureDockerSecrets(lab: Lab, paths: LabPaths, versions: V
       Name: dockerName,
       Data: data.toString('base64'),
       Labels: { 'swarmlab.secret': name, 'swarmlab.version': String(versions[name]) },
+    });
+    created.push(dockerName);
+  }
+  for (const { name, dockerName, file } of dockerClientSecrets(paths)) {
+    if (existing.has(dockerName)) continue;
+    await lab.docker.createSecret({
+      Name: dockerName,
+      Data: (await readFile(file)).toString('base64'),
+      Labels: { 'swarmlab.secret': name },
     });
     created.push(dockerName);
   }

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { alertmanagerDeployment } from './alertmanager-config.js';
-import { CATALOGUE, labDir, SECRET_NAMES, STACK, type Versions } from './lab-secrets.js';
+import { CATALOGUE, labDir, labPaths, SECRET_NAMES, STACK, type Versions } from './lab-secrets.js';
+import { DOCKER_CLIENT_HASH_VARIABLE, DOCKER_CLIENT_SECRETS, dockerClientTlsHash } from './lab-node-tls.js';
 import { REPO_ROOT } from './paths.js';
 
 // --- the stack as `docker stack config` renders it (long syntax, maps, durations as Go strings) ---------------
@@ -79,6 +80,20 @@ export const ROLLING_SERVICES: readonly string[] = ['api'];
 const OPS_HOST = /Host\(`(traefik|prometheus|alertmanager|mail)\./;
 const OPS_INTERNAL_SERVICES = new Set(['api@internal', 'dashboard@internal']);
 export const OPS_AUTH = 'ops-auth@file';
+/**
+ * The UIs with a login of their own (<name>.lab.localhost → whose users): routed WITHOUT the ops basic auth, which
+ * would put a second password in front of theirs. Listed explicitly: a router for one of these hosts that uses
+ * ops-auth is refused, as is an operations UI without it.
+ * - grafana: Grafana's users (admin + the grafana_admin_password secret);
+ * - jenkins: Jenkins' users (admin + the jenkins_admin_password secret, jenkins/casc.yaml; anonymous users may not
+ *   even read). Also, the operator's git hook (npm run lab:hooks) calls its /git/notifyCommit without the ops
+ *   password, and Jenkins lets that only schedule polling (jenkins/Dockerfile).
+ */
+export const OWN_LOGIN_UIS: Readonly<Record<string, string>> = {
+  grafana: "Grafana's own users (grafana_admin_password)",
+  jenkins: "Jenkins' own users (jenkins_admin_password); the git hook's /git/notifyCommit needs no ops password",
+};
+const OWN_LOGIN_HOST = new RegExp(`Host\\(\`(${Object.keys(OWN_LOGIN_UIS).join('|')})\\.`);
 const INTERNAL_SERVICES = new Set(['api@internal', 'dashboard@internal', 'ping@internal', 'prometheus@internal']);
 /** The one entry point routers use (web only redirects to it). */
 export const ROUTER_ENTRY_POINT = 'websecure';
@@ -99,6 +114,7 @@ export const IMAGE_DOCKERFILES: Readonly<Record<string, string>> = {
   'swarmlab/remediator': 'monitoring/remediator/Dockerfile',
   'swarmlab/mailsink': 'monitoring/mailsink/Dockerfile',
   'swarmlab/reporter': 'monitoring/report/Dockerfile',
+  'swarmlab/jenkins': 'jenkins/Dockerfile',
 };
 
 // --- variables deploy sets --------------------------------------------------------------------------------------
@@ -127,8 +143,13 @@ export interface StackVariableOptions {
   root?: string;
   /** The stack files, relative to root (default: docker-compose.yml alone). */
   files?: readonly string[];
-  /** The lab folder (LAB_DIR): whether Slack is on decides Alertmanager's configuration. */
+  /**
+   * The lab folder (LAB_DIR): whether Slack is on decides Alertmanager's configuration; the Docker client
+   * certificate (docker/cert.pem) names Jenkins' docker_client_* secrets.
+   */
   labRoot?: string;
+  /** node1's address on the nodes' network (its `docker info` Swarm.NodeAddr): `node1` in Jenkins' /etc/hosts. */
+  managerAddress?: string;
 }
 
 /** The swarmlab/* image names the stack files use. */
@@ -141,7 +162,11 @@ export async function stackImages(root: string = REPO_ROOT, files: readonly stri
   return [...names].sort();
 }
 
-/** Every variable the stack files need: a tag per image, REGISTRY, a hash per config file, a version per secret. */
+/**
+ * Every variable the stack files need: a tag per image, REGISTRY, a hash per config file, a version per secret, the
+ * hashes of what deploy makes itself, and LAB_MANAGER_ADDR. A variable whose source is missing (the client
+ * certificate before npm run secrets, no managerAddress) is left out: the render then names it.
+ */
 export async function stackVariables(options: StackVariableOptions): Promise<Record<string, string>> {
   const root = options.root ?? REPO_ROOT;
   const files = options.files ?? ['docker-compose.yml'];
@@ -169,6 +194,10 @@ export async function stackVariables(options: StackVariableOptions): Promise<Rec
   const alertmanager = alertmanagerDeployment(options.labRoot ?? labDir());
   variables.ALERTMANAGER_CONFIG_HASH = alertmanager.configHash;
   variables.SLACK_WEBHOOK_URL_HASH = alertmanager.slackHash;
+  // Made by deploy from the files ensureNodeTls keeps (lab-swarm.ts ensureDockerSecrets).
+  const clientHash = dockerClientTlsHash(labPaths(options.labRoot ?? labDir()));
+  if (clientHash !== undefined) variables[DOCKER_CLIENT_HASH_VARIABLE] = clientHash;
+  if (options.managerAddress) variables.LAB_MANAGER_ADDR = options.managerAddress;
   return variables;
 }
 
@@ -583,10 +612,15 @@ function checkRolling(stack: StackSpec): string[] {
 }
 
 /** The service's role in the secret catalogue: postgres1 → postgres. */
-const catalogueService = (service: string) => service.replace(/\d+$/, '');
+// postgres1 → postgres; api-next (a blue/green release's candidate, scripts/lib/bluegreen.ts) → api.
+const catalogueService = (service: string) => service.replace(/\d+$/, '').replace(/-next$/, '');
 
 /** Objects deploy makes itself from a derived content (lab-swarm.ts), named by that content's hash; their users. */
-export const DEPLOY_MADE_SECRETS: Readonly<Record<string, readonly string[]>> = { slack_webhook_url: ['alertmanager'] };
+export const DEPLOY_MADE_SECRETS: Readonly<Record<string, readonly string[]>> = {
+  slack_webhook_url: ['alertmanager'],
+  // The host's client certificate for node1's Docker API (lab-node-tls.ts): the lab-docker-tls credential.
+  ...Object.fromEntries(Object.keys(DOCKER_CLIENT_SECRETS).map((name) => [name, ['jenkins']])),
+};
 export const DEPLOY_MADE_CONFIGS: ReadonlySet<string> = new Set(['alertmanager_config']);
 
 function checkSecrets(stack: StackSpec, context: PolicyContext): string[] {
@@ -718,6 +752,10 @@ function checkTraefikLabels(stack: StackSpec, context: PolicyContext): string[] 
       }
       const ops = OPS_HOST.test(String(spec.rule ?? '')) || OPS_INTERNAL_SERVICES.has(target ?? '');
       if (ops && !middlewares.includes(OPS_AUTH)) problem(`${where}: an operations UI needs ${OPS_AUTH}`);
+      const ownLogin = OWN_LOGIN_HOST.exec(String(spec.rule ?? ''))?.[1];
+      if (ownLogin && middlewares.includes(OPS_AUTH)) {
+        problem(`${where}: ${ownLogin} has its own login (${OWN_LOGIN_UIS[ownLogin]}): no ${OPS_AUTH}`);
+      }
     }
   }
   return problems;

@@ -2,6 +2,8 @@
 // Groovy runtime), jenkins/casc.yaml, jenkins/plugins.txt, jenkins/jobs.groovy and jenkins/Dockerfile. Jenkins itself
 // cannot run here (its image comes from Docker Hub): docs/cicd.md says what is checked instead.
 import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { $ } from 'zx';
@@ -18,6 +20,8 @@ import {
   walk,
   type Node,
 } from '../lib/jenkinsfile.js';
+import { GIT_REPOSITORY_IN_NODE, repositoryGitDir } from '../lib/lab-docker.js';
+import { STRATEGIES } from '../lib/dora.js';
 import { CATALOGUE } from '../lib/lab-secrets.js';
 import { REPO_ROOT } from '../lib/paths.js';
 
@@ -94,6 +98,19 @@ describe('Jenkinsfile', () => {
     expect(child(always, 'junit')!.args.some((token) => token.text === 'reports/junit.xml')).toBe(true);
     expect(child(always, 'cleanWs')).toBeDefined();
     expect(shStepsIn(failure.tokens).map((step) => step.script)).toContain('npm run rollback');
+  });
+
+  it('when the STRATEGY parameter is read, then it offers exactly the strategies deploy and the KPIs know, rolling first', () => {
+    const choice = /choice\(name: 'STRATEGY', choices: \[([^\]]*)\]/.exec(JENKINSFILE);
+    expect(choice, 'a choice parameter STRATEGY').not.toBeNull();
+    const choices = [...choice![1]!.matchAll(/'([^']+)'/g)].map((match) => match[1]);
+    expect(choices).toEqual([...STRATEGIES]);
+    expect(STRATEGIES[0]).toBe('rolling');
+    // deploy and rollback read LAB_DEPLOY_STRATEGY; the KPI records name the same.
+    expect(JENKINSFILE).toMatch(/LAB_DEPLOY_STRATEGY = "\$\{params\.STRATEGY \?: 'rolling'\}"/);
+    const records = [...JENKINSFILE.matchAll(/npm run kpi:record[^"]*/g)].map((match) => match[0]);
+    expect(records.length).toBe(2);
+    for (const record of records) expect(record).toContain('--strategy ${env.LAB_DEPLOY_STRATEGY}');
   });
 
   it('when it names credentials, then configuration-as-code defines them', () => {
@@ -332,5 +349,50 @@ describe('jenkins/Dockerfile', () => {
     expect(DOCKERFILE).toContain('-Djenkins.install.runSetupWizard=false');
     expect(config).toBe('/usr/share/jenkins/casc/casc.yaml');
     expect(DOCKERFILE).toMatch(/^COPY --chown=jenkins:jenkins casc\.yaml jobs\.groovy \/usr\/share\/jenkins\/casc\/$/m);
+  });
+});
+
+describe('the repository Jenkins builds, as the docker driver gives it to node1', () => {
+  const withDir = async (make: (dir: string) => Promise<void>, check: (dir: string) => Promise<void>) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'swarmlab-gitdir-'));
+    try {
+      await make(dir);
+      await check(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('when the checkout has a .git folder, then node1 mounts that folder (not the working tree and its .lab)', async () => {
+    await withDir(
+      async (dir) => {
+        await mkdir(path.join(dir, 'repo/.git/refs'), { recursive: true });
+      },
+      async (dir) => expect(await repositoryGitDir(path.join(dir, 'repo'))).toBe(path.join(dir, 'repo/.git')),
+    );
+  });
+
+  it("when the checkout is a linked worktree, then node1 mounts the main repository's git folder (shared branches)", async () => {
+    await withDir(
+      async (dir) => {
+        await mkdir(path.join(dir, 'main/.git/worktrees/wt'), { recursive: true });
+        await writeFile(path.join(dir, 'main/.git/worktrees/wt/commondir'), '../..\n');
+        await mkdir(path.join(dir, 'wt'));
+        await writeFile(path.join(dir, 'wt/.git'), `gitdir: ${path.join(dir, 'main/.git/worktrees/wt')}\n`);
+      },
+      async (dir) => expect(await repositoryGitDir(path.join(dir, 'wt'))).toBe(path.join(dir, 'main/.git')),
+    );
+  });
+
+  it('when the folder is no git checkout, then nothing is mounted (node1 makes an empty repository)', async () => {
+    await withDir(
+      async () => {},
+      async (dir) => expect(await repositoryGitDir(dir)).toBeUndefined(),
+    );
+  });
+
+  it('when the image is built, then git trusts the mounted repository, whoever owns it on node1', () => {
+    expect(DOCKERFILE).toContain(`git config --system --add safe.directory ${GIT_REPOSITORY_IN_NODE}`);
+    expect(DOCKERFILE).toContain(`git config --system --add safe.directory ${GIT_REPOSITORY_IN_NODE}/.git`);
   });
 });

@@ -16,6 +16,9 @@ import {
   secretsFor,
   servicesUsing,
 } from '../lib/lab-secrets.js';
+import type { Lab } from '../lib/lab-context.js';
+import { dockerClientSecrets, dockerClientTlsHash, ensureNodeTls } from '../lib/lab-node-tls.js';
+import { ensureDockerSecrets } from '../lib/lab-swarm.js';
 import { REPO_ROOT as REPO } from '../lib/paths.js';
 
 const TSX = path.join(REPO, 'node_modules/.bin/tsx');
@@ -313,5 +316,91 @@ describe('npm run trust-ca', () => {
 
     expect(result.exitCode).toBe(1);
     expect(result.stderr.trim()).toMatch(/^There is no lab CA at .*: run npm run secrets first\.$/);
+  });
+});
+
+describe("the host's Docker client certificate as Jenkins' secrets (docker_client_cert, docker_client_key)", () => {
+  let lab: string;
+  beforeEach(async () => {
+    lab = await mkdtemp(path.join(tmpdir(), 'swarmlab-client-secrets-'));
+  });
+  afterEach(async () => {
+    await rm(lab, { recursive: true, force: true });
+  });
+
+  /** A swarm that keeps the secrets created in it (name, data, labels), as dockerode's listSecrets/createSecret. */
+  function fakeSwarm() {
+    const secrets: { Name: string; Data: string; Labels: Record<string, string> }[] = [];
+    const docker = {
+      listSecrets: async () => secrets.map((spec) => ({ Spec: spec })),
+      createSecret: async (spec: (typeof secrets)[number]) => {
+        secrets.push(spec);
+        return {};
+      },
+    };
+    return { secrets, lab: { docker } as unknown as Lab };
+  }
+
+  it('when the certificate exists, then both are named by its hash and made from LAB_DIR/docker', async () => {
+    await ensureLabSecrets({ labDir: lab });
+    const paths = labPaths(lab);
+    await ensureNodeTls(paths);
+    const cert = await readFile(path.join(lab, 'docker/cert.pem'));
+    const hash = createHash('sha256').update(cert).digest('hex').slice(0, 12);
+
+    expect(dockerClientTlsHash(paths)).toBe(hash);
+    expect(dockerClientSecrets(paths)).toEqual([
+      {
+        name: 'docker_client_cert',
+        dockerName: `swarmlab_docker_client_cert_${hash}`,
+        file: path.join(lab, 'docker/cert.pem'),
+      },
+      {
+        name: 'docker_client_key',
+        dockerName: `swarmlab_docker_client_key_${hash}`,
+        file: path.join(lab, 'docker/key.pem'),
+      },
+    ]);
+  });
+
+  it('when the certificate is reissued, then both get new names (and Jenkins rolls); the lab secrets keep theirs', async () => {
+    await ensureLabSecrets({ labDir: lab });
+    const paths = labPaths(lab);
+    await ensureNodeTls(paths);
+    const before = dockerClientSecrets(paths).map((secret) => secret.dockerName);
+    const versions = await readVersions(paths);
+
+    await ensureNodeTls(paths, new Date(Date.now() + 400 * DAY_MS));
+
+    const after = dockerClientSecrets(paths).map((secret) => secret.dockerName);
+    expect(after[0]).not.toBe(before[0]);
+    expect(after[1]).not.toBe(before[1]);
+    expect(await readVersions(paths)).toEqual(versions);
+  });
+
+  it('when the certificate is missing, then there is no hash and the names stop with the next step', () => {
+    expect(dockerClientTlsHash(labPaths(lab))).toBeUndefined();
+    expect(() => dockerClientSecrets(labPaths(lab))).toThrow(/docker\/cert\.pem is missing: run npm run secrets/);
+  });
+
+  it('when deploy makes the Docker secrets twice, then the second time creates nothing; no value is in a label', async () => {
+    await ensureLabSecrets({ labDir: lab });
+    const paths = labPaths(lab);
+    await ensureNodeTls(paths);
+    const versions = await readVersions(paths);
+    const swarm = fakeSwarm();
+
+    const first = await ensureDockerSecrets(swarm.lab, paths, versions);
+    const second = await ensureDockerSecrets(swarm.lab, paths, versions);
+
+    const hash = dockerClientTlsHash(paths);
+    expect(first).toEqual(
+      expect.arrayContaining([`swarmlab_docker_client_cert_${hash}`, `swarmlab_docker_client_key_${hash}`]),
+    );
+    expect(first).toHaveLength(SECRET_NAMES.length + 2);
+    expect(second).toEqual([]);
+    const key = swarm.secrets.find((secret) => secret.Name.startsWith('swarmlab_docker_client_key_'))!;
+    expect(Buffer.from(key.Data, 'base64').toString()).toBe(await readFile(path.join(lab, 'docker/key.pem'), 'utf8'));
+    expect(key.Labels).toEqual({ 'swarmlab.secret': 'docker_client_key' });
   });
 });

@@ -3,14 +3,16 @@
 // that the policy does not know about. Each rule has a negative case: a copy of the stack with one mistake is
 // refused by the same policy function.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Ajv } from 'ajv';
 import { parse, stringify } from 'yaml';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acmeSettings, acmeStaticConfig, withAcme } from '../lib/acme.js';
+import { GIT_REPOSITORY_IN_NODE } from '../lib/lab-docker.js';
+import { DOCKER_CLIENT_SECRETS } from '../lib/lab-node-tls.js';
 import { CATALOGUE, dockerSecretName, SECRET_NAMES, STACK, type Versions } from '../lib/lab-secrets.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import {
@@ -19,6 +21,8 @@ import {
   fileHash,
   labelsToDynamic,
   loadPolicyContext,
+  OPS_AUTH,
+  OWN_LOGIN_UIS,
   type PolicyContext,
   seconds,
   type ServiceSpec,
@@ -30,6 +34,8 @@ const execFileAsync = promisify(execFile);
 const TAG = '0123456789abcdef0123456789abcdef01234567';
 // Different versions per secret, so each rendered name shows its own secret's version.
 const VERSIONS: Versions = Object.fromEntries(SECRET_NAMES.map((name, index) => [name, (index % 3) + 1]));
+// node1's address as deploy reads it (docker info: Swarm.NodeAddr), here the docker driver's.
+const MANAGER_ADDRESS = '10.213.56.11';
 // `docker stack config` and version-less stack files need Docker CLI >= 23: Debian 12's docker.io (20.10) has
 // neither, so the CLI comes from Docker's apt repository (this machine kind ships one in /usr/local/bin).
 const INSTALL =
@@ -77,11 +83,20 @@ let variables: Record<string, string>;
 let stack: StackSpec;
 let context: PolicyContext;
 let services: Record<string, ServiceSpec>;
+/** A lab folder of its own (LAB_DIR): Slack off, and a stand-in for the Docker client certificate. */
+let labRoot: string;
 
 beforeAll(async () => {
-  variables = await stackVariables({ tag: TAG, versions: VERSIONS });
+  labRoot = await mkdtemp(path.join(tmpdir(), 'swarmlab-stack-'));
+  await mkdir(path.join(labRoot, 'docker'));
+  await writeFile(path.join(labRoot, 'docker', DOCKER_CLIENT_SECRETS.docker_client_cert), 'a client certificate\n');
+  variables = await stackVariables({ tag: TAG, versions: VERSIONS, labRoot, managerAddress: MANAGER_ADDRESS });
   [stack, context] = await Promise.all([renderStack(['docker-compose.yml'], variables), loadPolicyContext()]);
   services = stack.services;
+});
+
+afterAll(async () => {
+  await rm(labRoot, { recursive: true, force: true });
 });
 
 describe('docker-compose.yml, rendered by docker stack config with the variables deploy sets', () => {
@@ -114,6 +129,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
         'pushgateway',
         'node-exporter',
         'postgres-exporter',
+        'jenkins',
       ].sort(),
     );
     for (const [name, service] of Object.entries(services)) {
@@ -140,7 +156,11 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
   it('names secrets swarmlab_<name>_v<version> and configs by content, so a change rolls their services', async () => {
     for (const [key, secret] of Object.entries(stack.secrets ?? {})) {
       if (key === 'slack_webhook_url') expect(secret.name).toBe(`${STACK}_${key}_${variables.SLACK_WEBHOOK_URL_HASH}`);
-      else expect(secret.name).toBe(dockerSecretName(key as keyof typeof CATALOGUE, VERSIONS));
+      else if (Object.hasOwn(DOCKER_CLIENT_SECRETS, key)) {
+        // Named by the client certificate's content (here the stand-in's).
+        expect(variables.DOCKER_CLIENT_TLS_HASH).toBe(fileHash(path.join(labRoot, 'docker/cert.pem')));
+        expect(secret.name).toBe(`${STACK}_${key}_${variables.DOCKER_CLIENT_TLS_HASH}`);
+      } else expect(secret.name).toBe(dockerSecretName(key as keyof typeof CATALOGUE, VERSIONS));
     }
     for (const [key, config] of Object.entries(stack.configs ?? {})) {
       if (key === 'alertmanager_config') {
@@ -268,6 +288,131 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     const aliases = router.networks?.data?.aliases ?? [];
     expect(aliases).toEqual(expect.arrayContaining([CATALOGUE.database_url.host, CATALOGUE.database_replica_url.host]));
     expect(Object.keys(services.api!.networks ?? {})).toContain('data');
+  });
+});
+
+describe('jenkins, as the stack runs it (its image cannot be built here: configuration only)', () => {
+  const read = (file: string) => readFile(path.join(REPO_ROOT, file), 'utf8');
+  const jenkins = () => services.jenkins!;
+
+  it('runs once on the manager, its JENKINS_HOME on a volume there, stop-first, on edge and monitoring', () => {
+    const deploy = jenkins().deploy!;
+    expect(deploy.replicas).toBe(1);
+    expect(deploy.placement?.constraints).toEqual(['node.role == manager', 'node.labels.zone == 1']);
+    expect(deploy.update_config?.order).toBe('stop-first');
+    expect(deploy.rollback_config?.order).toBe('stop-first');
+    expect(jenkins().volumes).toContainEqual({ type: 'volume', source: 'jenkins-home', target: '/var/jenkins_home' });
+    expect(Object.keys(stack.volumes ?? {})).toContain('jenkins-home');
+    expect(Object.keys(jenkins().networks ?? {}).sort()).toEqual(['edge', 'monitoring']);
+    expect(jenkins().image).toBe(`127.0.0.1:5000/swarmlab/jenkins:${TAG}`);
+  });
+
+  it('mounts every secret casc.yaml reads, readable by the jenkins user (uid 1000) only, and no other', async () => {
+    const casc = await read('jenkins/casc.yaml');
+    const named = [...casc.matchAll(/\$\{readFile(?:Base64)?:\/run\/secrets\/([a-z_]+)\}/g)].map((match) => match[1]!);
+    const mounted = jenkins().secrets ?? [];
+
+    expect(new Set(named)).toEqual(
+      new Set(['jenkins_admin_password', 'lab_ca_cert', 'docker_client_cert', 'docker_client_key']),
+    );
+    expect(mounted.map(({ source }) => source).sort()).toEqual([...new Set(named)].sort());
+    for (const secret of mounted) {
+      expect(secret, secret.source).toMatchObject({ uid: '1000', gid: '1000', mode: 0o400 });
+      expect(secret.target ?? secret.source).toBe(secret.source);
+    }
+  });
+
+  it("resolves node1, the Jenkinsfile's DOCKER_HOST and the lab registry, to the manager's address", async () => {
+    const jenkinsfile = await read('Jenkinsfile');
+    const dockerHost = /DOCKER_HOST = '([^']+)'/.exec(jenkinsfile)?.[1];
+    const host = new URL(dockerHost!).hostname;
+    const extraHosts = (jenkins() as ServiceSpec & { extra_hosts?: string[] }).extra_hosts ?? [];
+
+    expect(host).toBe('node1');
+    expect(extraHosts).toEqual([`${host}:${MANAGER_ADDRESS}`]);
+    const { LAB_MANAGER_ADDR: _address, ...withoutAddress } = variables;
+    const missing = await render(['docker-compose.yml'], withoutAddress);
+    expect(missing.ok).toBe(false);
+    expect(missing.stderr).toContain('LAB_MANAGER_ADDR');
+  });
+
+  it('builds the repository that node1 holds at the path the job, the mount and provisioning all name', async () => {
+    const jobs = await read('jenkins/jobs.groovy');
+    const jobDefault = /System\.getenv\('SWARMLAB_GIT_URL'\) \?: '([^']+)'/.exec(jobs)?.[1];
+    const provisioned = /^readonly GIT_REPOSITORY=(\S+)$/m.exec(await read('lab/provision/provision.sh'))?.[1];
+
+    expect(jenkins().volumes).toContainEqual({
+      type: 'bind',
+      source: GIT_REPOSITORY_IN_NODE,
+      target: GIT_REPOSITORY_IN_NODE,
+      read_only: true,
+    });
+    expect(environment(jenkins()).SWARMLAB_GIT_URL).toBe(GIT_REPOSITORY_IN_NODE);
+    expect(jobDefault).toBe(GIT_REPOSITORY_IN_NODE);
+    expect(provisioned).toBe(GIT_REPOSITORY_IN_NODE);
+    const other = await renderStack(['docker-compose.yml'], {
+      ...variables,
+      SWARMLAB_GIT_URL: 'https://git.example.test/swarmlab.git',
+    });
+    expect(environment(other.services.jenkins!).SWARMLAB_GIT_URL).toBe('https://git.example.test/swarmlab.git');
+  });
+
+  it("keeps the image's JAVA_OPTS (its -D flags) and sets a heap well inside the memory limit", async () => {
+    const env = environment(jenkins());
+    const heap = /-Xmx(\d+)([mg])/.exec(env.JENKINS_JAVA_OPTS ?? '');
+    const limit = Number(jenkins().deploy?.resources?.limits?.memory);
+
+    expect(env).not.toHaveProperty('JAVA_OPTS');
+    expect(await read('jenkins/Dockerfile')).toMatch(/^ENV JAVA_OPTS="-Djenkins\.install\.runSetupWizard=false /m);
+    expect(heap).not.toBeNull();
+    const heapBytes = Number(heap![1]) * 1024 ** (heap![2] === 'g' ? 3 : 2);
+    expect(heapBytes).toBeLessThanOrEqual(limit / 2);
+  });
+
+  it('is routed at jenkins.lab.localhost with TLS and without the ops basic auth: a UI with its own login', () => {
+    const { config } = labelsToDynamic(labels(jenkins()), context.traefikKeys);
+    const router = config.http!.routers!.jenkins!;
+
+    expect(router).toMatchObject({ rule: 'Host(`jenkins.lab.localhost`)', entryPoints: ['websecure'], tls: {} });
+    expect(router.middlewares).not.toContain(OPS_AUTH);
+    expect(Object.keys(OWN_LOGIN_UIS)).toContain('jenkins');
+    expect(config.http!.services!.jenkins).toMatchObject({ loadBalancer: { servers: [{ url: 'http://task:8080' }] } });
+  });
+
+  it('when the Docker client certificate is missing (before npm run secrets), then the render names its variable', async () => {
+    const empty = await mkdtemp(path.join(tmpdir(), 'swarmlab-stack-empty-'));
+    try {
+      const without = await stackVariables({
+        tag: TAG,
+        versions: VERSIONS,
+        labRoot: empty,
+        managerAddress: MANAGER_ADDRESS,
+      });
+      expect(without).not.toHaveProperty('DOCKER_CLIENT_TLS_HASH');
+      const result = await render(['docker-compose.yml'], without);
+      expect(result.ok).toBe(false);
+      expect(result.stderr).toContain('DOCKER_CLIENT_TLS_HASH');
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('lab/edge-fallback/stack.yml (deploy --edge haproxy), merged over the stack file', () => {
+  it('leaves the services of official images, Jenkins too, without a task', async () => {
+    const files = ['docker-compose.yml', 'lab/edge-fallback/stack.yml'];
+    const merged = await renderStack(
+      files,
+      await stackVariables({ tag: TAG, versions: VERSIONS, labRoot, files, managerAddress: MANAGER_ADDRESS }),
+    );
+
+    for (const name of ['traefik', 'grafana', 'loki', 'jenkins']) {
+      expect(merged.services[name]!.deploy?.replicas, name).toBe(0);
+    }
+    expect(merged.services['edge-fallback']!.deploy?.replicas).toBe(1);
+    // Only the task count changes: the service stays defined (deploy gives JENKINS_TAG a placeholder there).
+    expect(merged.services.jenkins!.image).toBe(services.jenkins!.image);
+    expect(merged.services.jenkins!.deploy?.placement).toEqual(services.jenkins!.deploy?.placement);
   });
 });
 
@@ -471,6 +616,26 @@ const MISTAKES: [string, Mutation, RegExp][] = [
     'an operations UI has no auth',
     (s) => delete labels(service(s, 'traefik'))['traefik.http.routers.dashboard.middlewares'],
     /traefik: router dashboard: an operations UI needs ops-auth@file/,
+  ],
+  [
+    'a UI with its own login is put behind the ops basic auth',
+    (s) => (labels(service(s, 'jenkins'))['traefik.http.routers.jenkins.middlewares'] = 'ops-auth@file,compress@file'),
+    /jenkins: router jenkins: jenkins has its own login .*: no ops-auth@file/,
+  ],
+  [
+    'the Docker client key is given to another service',
+    (s) => service(s, 'api').secrets!.push({ source: 'docker_client_key' }),
+    /api: mounts docker_client_key, which the catalogue gives only to jenkins/,
+  ],
+  [
+    'the Docker client certificate is named by a version, not by its content',
+    (s) => (s.secrets!.docker_client_cert!.name = 'swarmlab_docker_client_cert_v1'),
+    /secret docker_client_cert: must be external, named swarmlab_docker_client_cert_<hash>/,
+  ],
+  [
+    'jenkins keeps its volume but may move off node1',
+    (s) => (service(s, 'jenkins').deploy!.placement = { constraints: ['node.role == manager'] }),
+    /jenkins: has a named volume \(node-local\) but no node.labels constraint/,
   ],
   [
     'a router points to a service nobody defines',
