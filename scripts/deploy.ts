@@ -24,6 +24,7 @@ import { seedBaseImages } from './lib/base-images.js';
 import { buildImages, buildInfo, IMAGES, imageRef, notBuiltNote, officialBaseMissing } from './lib/images.js';
 import { findLab, labUrl, REGISTRY_PULL, REGISTRY_PUSH, requireManager, type Lab } from './lib/lab-context.js';
 import { ensureNodeTls } from './lib/lab-node-tls.js';
+import { pushThroughLab } from './lib/lab-pushgateway.js';
 import {
   dockerSecretName,
   ensureLabSecrets,
@@ -347,7 +348,7 @@ async function main() {
       `${JSON.stringify({ fingerprint, commit: info.sha, at: new Date().toISOString(), images: tags }, null, 2)}\n`,
       { mode: 0o600 },
     );
-    await recordKpis(info.sha, startedAt, strategy, 'success', false);
+    await recordKpis(lab, info.sha, startedAt, strategy, 'success', false);
     const states = await serviceStates(lab);
     printTable(
       'Services',
@@ -378,7 +379,7 @@ async function main() {
     );
   } catch (error) {
     const rolledBack = error instanceof ServiceFailure || error instanceof RolledBackDuringGrace;
-    await recordKpis(info.sha, startedAt, strategy, 'failure', rolledBack);
+    await recordKpis(lab, info.sha, startedAt, strategy, 'failure', rolledBack);
     if (error instanceof ServiceFailure) {
       console.error(`✗ ${error.message}`);
       await rollBack(lab, updated);
@@ -396,11 +397,12 @@ async function main() {
 }
 
 /**
- * A deploy for the DORA KPIs (history in .lab/deploy/history.jsonl, and the Pushgateway when PUSHGATEWAY_URL
- * reaches one). The pipeline records its deploys itself (SWARMLAB_PIPELINE=1), with the build's start time.
- * Never fails the deploy.
+ * A deploy for the DORA KPIs (history in .lab/deploy/history.jsonl, and the lab's Pushgateway: at PUSHGATEWAY_URL
+ * when set, else through its container). The pipeline records its deploys itself (SWARMLAB_PIPELINE=1), with the
+ * build's start time. Never fails the deploy.
  */
 async function recordKpis(
+  lab: Lab,
   sha: string,
   startedAt: Date,
   strategy: Strategy,
@@ -411,7 +413,11 @@ async function recordKpis(
   try {
     const commitTime = await commitTimeOf(sha, REPO_ROOT).catch(() => startedAt.toISOString());
     const event = { sha, commitTime, startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString() };
-    await recordDeployment({ ...event, strategy, result, rolledBack });
+    // From the host the Pushgateway (internal network) is reached through its container; in the lab, by its URL.
+    const push = process.env.PUSHGATEWAY_URL
+      ? {}
+      : { push: (job: string, body: string) => pushThroughLab(lab, job, body) };
+    await recordDeployment({ ...event, strategy, result, rolledBack }, push);
   } catch (error) {
     console.error(`note: this deploy was not recorded for the KPIs (${(error as Error).message})`);
   }

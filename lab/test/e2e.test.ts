@@ -801,6 +801,25 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         'bluegreen',
         'bluegreen',
       ]);
+      // The same figures in the lab's Pushgateway (deploy pushes through its container), scraped by Prometheus: what
+      // Grafana's DORA dashboard shows.
+      await until(
+        'the deploys in Prometheus, from the Pushgateway',
+        async () => {
+          const byResult = await promQuery('sum by (result, strategy) (swarmlab_deploy_total)');
+          const value = (result: string, strategy: string) =>
+            Number(new RegExp(`result="${result}", strategy="${strategy}"\\} => (\\d+)`).exec(byResult ?? '')?.[1]);
+          const failures = { rolling: value('failure', 'rolling'), bluegreen: value('failure', 'bluegreen') };
+          const all = ['success', 'failure'].flatMap((result) =>
+            ['rolling', 'bluegreen'].map((strategy) => value(result, strategy)),
+          );
+          const total = all.reduce((sum, count) => sum + (Number.isNaN(count) ? 0 : count), 0);
+          return failures.rolling === 1 && failures.bluegreen === 2 && total === figures.counts.deployments
+            ? byResult
+            : undefined;
+        },
+        2 * MINUTE,
+      );
     },
     20 * MINUTE,
   );

@@ -351,6 +351,8 @@ export interface RecordOptions {
   pushgatewayUrl?: string | undefined;
   /** Where the note about a skipped push goes (default: stderr). */
   note?: (message: string) => void;
+  /** How the metrics are pushed (default: pushMetrics to pushgatewayUrl); deploy pushes through the lab's container. */
+  push?: (job: string, body: string) => Promise<PushResult>;
 }
 
 /**
@@ -363,7 +365,8 @@ export async function recordDeployment(event: DeploymentEvent, options: RecordOp
   await appendHistory(checked, file);
   const history = await readHistory(file);
   const pushgatewayUrl = 'pushgatewayUrl' in options ? options.pushgatewayUrl : process.env.PUSHGATEWAY_URL;
-  const push = await pushMetrics(pushgatewayUrl, PUSHGATEWAY_JOB, exposition(deploySamples(history.events)));
+  const send = options.push ?? ((job: string, body: string) => pushMetrics(pushgatewayUrl, job, body));
+  const push = await send(PUSHGATEWAY_JOB, exposition(deploySamples(history.events)));
   if (!push.pushed)
     (options.note ?? ((message) => console.error(message)))(`note: metrics not pushed (${push.reason})`);
   return { file, event: checked, history, push };

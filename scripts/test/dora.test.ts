@@ -18,6 +18,7 @@ import {
   recordDeployment,
   type DeploymentEvent,
 } from '../lib/dora.js';
+import { pushScript } from '../lib/lab-pushgateway.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { freePort, pushedValue, startPushgateway, type Pushgateway } from '../lib/pushgateway.js';
 
@@ -253,6 +254,39 @@ describe('recordDeployment', () => {
     expect((await stat(file)).ino).toBe(inode);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect((await stat(path.dirname(file))).mode & 0o777).toBe(0o700);
+  });
+
+  it("when deploy pushes from the host (bash in the Pushgateway's container), then the same metrics arrive; a refused push fails", async () => {
+    // pushScript is what deploy runs in the lab's Pushgateway container (lab-pushgateway.ts); here against the real
+    // Pushgateway of this test, on 127.0.0.1 too.
+    const port = new URL(gatewayUrl).port;
+    const body = exposition(deploySamples([deploy(1), deploy(2, { strategy: 'bluegreen', result: 'failure' })]));
+    await $({ quiet: true })`bash -c ${pushScript(Number(port))} push deploy-from-host ${body}`;
+    const metrics = await (await fetch(`${gatewayUrl}/metrics`)).text();
+    const pushed = metrics.split('\n').filter((line) => line.includes('job="deploy-from-host"'));
+    expect(
+      pushed.find(
+        (line) =>
+          line.startsWith('swarmlab_deploy_total{') &&
+          line.includes('result="failure"') &&
+          line.includes('strategy="bluegreen"'),
+      ),
+    ).toMatch(/ 1$/);
+    expect(
+      pushed.find(
+        (line) =>
+          line.startsWith('swarmlab_deploy_total{') &&
+          line.includes('result="success"') &&
+          line.includes('strategy="rolling"'),
+      ),
+    ).toMatch(/ 1$/);
+
+    const refused = await $({
+      quiet: true,
+      nothrow: true,
+    })`bash -c ${pushScript(Number(port))} push deploy-from-host ${'not an exposition {\n'}`;
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/answered 4\d\d/);
   });
 
   it('when the Pushgateway runs, then it serves the exact metric names with the running totals', async () => {

@@ -1,0 +1,34 @@
+// The lab's Pushgateway from the host. It listens on the internal monitoring network only, so a command run on the
+// host (npm run deploy) pushes through the Pushgateway's own container on node1 (docker exec, bash's /dev/tcp), as
+// the pipeline inside the lab pushes over the network (PUSHGATEWAY_URL).
+import type { PushResult } from './dora.js';
+import { execInContainer, managerContainer } from './lab-backup.js';
+import type { Lab } from './lab-context.js';
+
+/**
+ * The bash that PUTs /metrics/job/$1 with the body $2 to the Pushgateway on 127.0.0.1:`port` (ASCII: its length in
+ * bytes is its length in characters under LC_ALL=C); exit 1 unless it answers 2xx.
+ */
+export const pushScript = (port = 9091) =>
+  [
+    'LC_ALL=C',
+    `exec 3<>/dev/tcp/127.0.0.1/${port}`,
+    'printf "PUT /metrics/job/%s HTTP/1.0\\r\\nContent-Type: text/plain; version=0.0.4\\r\\nContent-Length: %s\\r\\n\\r\\n%s" "$1" "${#2}" "$2" >&3',
+    'read -r _ status _ <&3',
+    '[[ $status == 2?? ]] || { echo "answered $status" >&2; exit 1; }',
+  ].join('\n');
+
+/** Pushes `body` as the group job=`job` through the lab's Pushgateway container; never throws. */
+export async function pushThroughLab(lab: Lab, job: string, body: string): Promise<PushResult> {
+  const where = `the lab's Pushgateway (${lab.describe}, through its container)`;
+  try {
+    if (!/^[\x20-\x7e\n]*$/.test(body)) return { pushed: false, reason: 'the metrics are not plain ASCII' };
+    const container = await managerContainer(lab, 'pushgateway');
+    const run = await execInContainer(container, ['bash', '-c', pushScript(), 'push', job, body], '  pushgateway: ');
+    return run.exitCode === 0
+      ? { pushed: true, url: where }
+      : { pushed: false, reason: `${where}: exit ${run.exitCode}` };
+  } catch (error) {
+    return { pushed: false, reason: `${where}: ${(error as Error).message.split('\n')[0]}` };
+  }
+}
