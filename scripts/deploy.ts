@@ -23,6 +23,7 @@ import { formatMs, printTable, requireDocker, run, runWithProgress } from './lib
 import { seedBaseImages } from './lib/base-images.js';
 import { buildImages, buildInfo, IMAGES, imageRef, notBuiltNote, officialBaseMissing } from './lib/images.js';
 import { findLab, labUrl, REGISTRY_PULL, REGISTRY_PUSH, requireManager, type Lab } from './lib/lab-context.js';
+import { deployDir, lastDeployFile, readLastDeploy } from './lib/last-deploy.js';
 import { ensureNodeTls } from './lib/lab-node-tls.js';
 import { pushThroughLab } from './lib/lab-pushgateway.js';
 import {
@@ -87,27 +88,9 @@ it) and, with it, ACME_EMAIL: Traefik then gets certificates for <name>.$LAB_DOM
 challenge: the domain's DNS must point at node1 and its port 443 be reachable from the internet).
 `;
 
-const DEPLOY_DIR = () => path.join(labDir(), 'deploy');
-const LAST = () => path.join(DEPLOY_DIR(), 'last.json');
+const DEPLOY_DIR = deployDir;
+const LAST = lastDeployFile;
 const cliEnv = (lab: Lab) => ({ ...process.env, ...lab.env });
-
-interface LastDeploy {
-  fingerprint: string;
-  commit: string;
-  at: string;
-  images: Record<string, string>;
-}
-
-/** The record of the last successful deploy; an unreadable one only means "deploy again" (it is rewritten). */
-async function readLast(): Promise<LastDeploy | undefined> {
-  const text = await readFile(LAST(), 'utf8').catch(() => undefined);
-  try {
-    return text ? (JSON.parse(text) as LastDeploy) : undefined;
-  } catch {
-    console.error(`note: ${LAST()} is not JSON: deploying as if it were missing (it is written again on success)`);
-    return undefined;
-  }
-}
 
 /** The tag a stack image gets when it cannot be built here: its service has no task (lab/edge-fallback/stack.yml). */
 const NOT_BUILT = 'not-built';
@@ -287,7 +270,7 @@ async function main() {
     return withAcme(stack, acme, staticFile, staticYaml);
   });
   const fingerprint = stackFingerprint(rendered);
-  const last = await readLast();
+  const last = await readLastDeploy();
   const before = await serviceStates(lab);
   const declared = Object.keys((parse(rendered) as { services: Record<string, unknown> }).services);
   const allThere = declared.every((name) => before.some((state) => state.name === name));

@@ -4,11 +4,12 @@
 // post-failure step) or by hand.
 import { performance } from 'node:perf_hooks';
 import { $ } from 'zx';
-import { abortBlueGreen, detectEdge } from './lib/bluegreen.js';
+import { abortBlueGreen, detectEdge, liveImage } from './lib/bluegreen.js';
 import { intFlag, parseFlags, runCommand, StopError } from './lib/cli.js';
 import { formatMs, lastLine, requireDocker } from './lib/docker.js';
 import { findLab, labUrl, requireManager } from './lib/lab-context.js';
 import { failureDetails, ServiceFailure, stackService, waitForConvergence } from './lib/lab-swarm.js';
+import { readLastDeploy } from './lib/last-deploy.js';
 import { step, summary } from './lib/log.js';
 import { smokeTest } from './lib/smoke.js';
 
@@ -23,13 +24,21 @@ Exits 1 when the service has no previous spec, or when the rollback does not con
 
 Options:
   --service <name>  the stack service (default api)
+  --after-failure   after a failed deploy (the pipeline's post-failure step): roll back only what that deploy left
+                    changed. When the API runs the image of the last successful deploy (LAB_DIR/deploy/last.json),
+                    which is the case once Swarm or a blue/green deploy has put the live version back, nothing is
+                    done: rolling back further would undo a good release.
   --timeout <s>     how long it may take to converge (default 300)
 `;
 
 async function main() {
   const flags = parseFlags(
     process.argv.slice(2),
-    { service: { type: 'string', default: 'api' }, timeout: { type: 'string', default: '300' } },
+    {
+      service: { type: 'string', default: 'api' },
+      timeout: { type: 'string', default: '300' },
+      'after-failure': { type: 'boolean', default: false },
+    },
     HELP,
   );
   const timeoutMs = intFlag('timeout', flags.timeout, 30, 3600) * 1000;
@@ -46,6 +55,17 @@ async function main() {
         api: aborted,
         smoke,
         next: `npm run lab:status; ${labUrl('api')}`,
+      });
+      return;
+    }
+  }
+  if (flags['after-failure'] && flags.service === 'api') {
+    const last = await readLastDeploy();
+    const running = await liveImage(lab);
+    if (last?.images.api && running.endsWith(`:${last.images.api}`)) {
+      summary('Nothing to roll back: the API runs the version of the last successful deploy', {
+        api: `${running} (deployed ${last.at}, commit ${last.commit.slice(0, 12)})`,
+        next: 'npm run lab:status',
       });
       return;
     }

@@ -163,6 +163,9 @@ async function deployBrokenRelease(strategy: 'rolling' | 'bluegreen') {
       3 * MINUTE,
     );
     expect((await api('GET', '/v1/items?limit=5')).status).toBe(200);
+    // The pipeline's post-failure step: the live version is the last good release, so there is nothing to undo.
+    await npm('rollback', '--after-failure');
+    expect(await apiImage()).toBe(before);
   } finally {
     await rm(copy, { recursive: true, force: true });
   }

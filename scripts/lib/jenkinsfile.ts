@@ -321,7 +321,9 @@ export function checkJenkinsfile(source: string, scripts: ReadonlySet<string>): 
   if (!always?.body?.some((node) => node.name === 'cleanWs')) problems.push('post { always } does not cleanWs()');
   const rollsBack = [...walk([pipeline])]
     .filter((node) => node.name === 'failure')
-    .some((failure) => shStepsIn(failure.tokens).some((step) => step.script?.trim() === 'npm run rollback'));
+    .some((failure) =>
+      shStepsIn(failure.tokens).some((step) => /^npm run rollback(\s+--\s.*)?$/.test(step.script?.trim() ?? '')),
+    );
   if (!rollsBack) problems.push("no post { failure } runs sh 'npm run rollback'");
   return problems;
 }

@@ -97,7 +97,8 @@ describe('Jenkinsfile', () => {
 
     expect(child(always, 'junit')!.args.some((token) => token.text === 'reports/junit.xml')).toBe(true);
     expect(child(always, 'cleanWs')).toBeDefined();
-    expect(shStepsIn(failure.tokens).map((step) => step.script)).toContain('npm run rollback');
+    // --after-failure: only what the failed deploy left changed (never the last good release).
+    expect(shStepsIn(failure.tokens).map((step) => step.script)).toContain('npm run rollback -- --after-failure');
   });
 
   it('when the STRATEGY parameter is read, then it offers exactly the strategies deploy and the KPIs know, rolling first', () => {
