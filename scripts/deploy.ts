@@ -5,7 +5,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import { $ } from 'zx';
 import { acmeSettings, acmeStaticConfig, withAcme } from './lib/acme.js';
 import {
@@ -13,6 +13,7 @@ import {
   LIVE,
   liveImage,
   releaseBlueGreen,
+  withoutApi,
   RolledBackDuringGrace,
   type BlueGreenOutcome,
 } from './lib/bluegreen.js';
@@ -302,9 +303,7 @@ async function main() {
   try {
     if (firstDeploy) {
       // The data tier first, then the schema, then the API on it.
-      const withoutApi = parse(rendered) as { services: Record<string, unknown> };
-      delete withoutApi.services.api;
-      await step('deploy the data tier and the edge', () => stackDeploy(lab, stringify(withoutApi), 'stack-first.yml'));
+      await step('deploy the data tier and the edge', () => stackDeploy(lab, withoutApi(rendered), 'stack-first.yml'));
       await step('wait for the data tier', () => waitForConvergence(lab, timeoutMs, (name) => name !== 'api'));
     }
     const migrated = await step('migrations (one-shot job)', () => migrate(lab, tags.api!, versions));
