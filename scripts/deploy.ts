@@ -12,6 +12,7 @@ import {
   CANDIDATE,
   LIVE,
   liveImage,
+  refuseWhileCandidate,
   releaseBlueGreen,
   withoutApi,
   RolledBackDuringGrace,
@@ -223,6 +224,7 @@ async function main() {
   const lab = await step('find the lab', async () => {
     const found = await findLab(paths);
     await requireManager(found);
+    await refuseWhileCandidate(found);
     return found;
   });
   const files = [

@@ -195,6 +195,15 @@ export async function switchTo(lab: Lab, edge: Edge, colour: Colour, timeoutMs =
   );
 }
 
+/** Stops a deploy while a candidate runs: another release is under way, or one was interrupted. */
+export async function refuseWhileCandidate(lab: Lab) {
+  if (!(await candidateService(lab))) return;
+  throw new StopError(
+    `${stackService(CANDIDATE)} runs: another blue/green release is under way, or one was interrupted. Let it ` +
+      'finish, or run npm run rollback (the traffic goes back to api, the candidate is removed), then deploy again.',
+  );
+}
+
 export async function removeCandidate(lab: Lab): Promise<boolean> {
   const candidate = await candidateService(lab);
   if (!candidate) return false;
@@ -321,12 +330,6 @@ export async function releaseBlueGreen(release: BlueGreenRelease): Promise<BlueG
   const client = new LabClient();
   const outcome: BlueGreenOutcome = { switchMs: 0, switched: false };
   try {
-    if (await candidateService(lab)) {
-      throw new StopError(
-        `${stackService(CANDIDATE)} already runs: another blue/green release is under way or was interrupted. ` +
-          'Run npm run rollback (the live version keeps the traffic, the candidate is removed), then deploy again.',
-      );
-    }
     await step('the rest of the stack (the live API left as it is)', async () => {
       await release.deployStack(withoutApi(rendered), 'stack-rest.yml');
       await waitForConvergence(lab, timeoutMs, (name) => name !== LIVE);
