@@ -16,5 +16,14 @@ export default defineConfig({
     hookTimeout: 120_000,
     reporters: ['default', 'junit'],
     outputFile: { junit: 'reports/junit.xml' },
+    // With --coverage (the Jenkinsfile's tests stage, .ci/run): reports/coverage/cobertura-coverage.xml, which
+    // Jenkins publishes (recordCoverage), and a summary at the end of the run.
+    coverage: {
+      provider: 'v8',
+      include: ['api/src/**/*.ts', 'scripts/**/*.ts', 'monitoring/*/src/**/*.ts'],
+      exclude: ['api/src/generated/**', '**/test/**'],
+      reporter: ['text-summary', 'cobertura'],
+      reportsDirectory: 'reports/coverage',
+    },
   },
 });

@@ -23,7 +23,17 @@ import { intFlag, parseFlags, runCommand, StopError } from './lib/cli.js';
 import { contentTag, planImages, stackFingerprint, servicesToRollBack, type ImageInspect } from './lib/deploy-plan.js';
 import { formatMs, printTable, requireDocker, run, runWithProgress } from './lib/docker.js';
 import { seedBaseImages } from './lib/base-images.js';
-import { buildImages, buildInfo, IMAGES, imageRef, notBuiltNote, officialBaseMissing } from './lib/images.js';
+import { baseDigests, imageInputHash, inputTag } from './lib/image-inputs.js';
+import {
+  buildArgValues,
+  buildImages,
+  buildInfo,
+  dockerfileBases,
+  IMAGES,
+  imageRef,
+  notBuiltNote,
+  officialBaseMissing,
+} from './lib/images.js';
 import { findLab, labUrl, REGISTRY_PULL, REGISTRY_PUSH, requireManager, type Lab } from './lib/lab-context.js';
 import { deployDir, lastDeployFile, readLastDeploy } from './lib/last-deploy.js';
 import { ensureNodeTls } from './lib/lab-node-tls.js';
@@ -37,9 +47,11 @@ import {
   STACK,
   type LabPaths,
 } from './lib/lab-secrets.js';
+import { packLabState, pipelineSettings, requireDeployableState, stateEnvironment } from './lib/lab-state.js';
 import {
   ensureAlertmanagerObjects,
   ensureDockerSecrets,
+  ensureLabStateSecret,
   failureDetails,
   pruneOldSecrets,
   runJob,
@@ -51,7 +63,7 @@ import {
 import { parseLabDomain } from './lib/lab-tls.js';
 import { step, summary } from './lib/log.js';
 import { REPO_ROOT } from './lib/paths.js';
-import { registryHas } from './lib/registry.js';
+import { registryContentTag, registryHas } from './lib/registry.js';
 import { smokeTest } from './lib/smoke.js';
 import { stackImages, stackVariables } from './lib/stack-policy.js';
 
@@ -88,6 +100,11 @@ Options:
 Environment: LAB_DEPLOY_STRATEGY (default for --strategy), LAB_EDGE (default for --edge), LAB_DIR, DOCKER_HOST; LAB_DOMAIN (the lab certificate also covers
 it) and, with it, ACME_EMAIL: Traefik then gets certificates for <name>.$LAB_DOMAIN from Let's Encrypt (TLS-ALPN
 challenge: the domain's DNS must point at node1 and its port 443 be reachable from the internet).
+
+In the pipeline (SWARMLAB_PIPELINE=1, set by the Jenkinsfile): the secrets, the CA certificate and the settings
+(node driver, edge, LAB_DOMAIN, ACME_EMAIL, SWARMLAB_GIT_URL/BRANCH) are the ones npm run lab:state unpacked from
+the state this command gives the stack's Jenkins (the Docker secret swarmlab_lab_state_<hash>). It makes, issues
+and rotates nothing; LAB_NODE1=node1 makes it reach node1's own ports (443, 80, 5000) instead of the host's.
 `;
 
 const DEPLOY_DIR = deployDir;
@@ -98,11 +115,12 @@ const cliEnv = (lab: Lab) => ({ ...process.env, ...lab.env });
 const NOT_BUILT = 'not-built';
 
 /**
- * Builds the stack's images; returns each one's content tag (its name in the lab registry). An image built FROM an
- * official image that cannot be pulled here (Jenkins') is left out with the HAProxy edge, which gives its service no
- * task, and stops the deploy with Traefik's.
+ * The stack's images: each one's content tag (its name in the lab registry). An image the registry already holds
+ * under its input tag (image-inputs.ts: built from the same files, by this engine or another) is used as it is;
+ * the others are built. An image built FROM an official image that cannot be pulled here (Jenkins') is left out
+ * with the HAProxy edge, which gives its service no task, and stops the deploy with Traefik's.
  */
-async function buildStackImages(names: string[], edge: string) {
+async function buildStackImages(names: string[], edge: string, paths: LabPaths) {
   const specs = IMAGES.filter((spec) => names.includes(spec.name));
   const missing = names.filter((name) => !specs.some((spec) => spec.name === name));
   if (missing.length > 0) throw new Error(`no image spec for ${missing.join(', ')} (scripts/lib/images.ts)`);
@@ -117,34 +135,59 @@ async function buildStackImages(names: string[], edge: string) {
     console.error(`note: ${name}: ${notBuiltNote(specs.find((spec) => spec.name === name)!)}`);
   await seedBaseImages({ offline: false, force: false }); // kept when present, else pulled, else made here
   const info = await buildInfo();
-  await buildImages(
-    specs.filter((spec) => !notBuilt.includes(spec.name)),
-    info,
-  );
-  const tags: Record<string, string> = {};
-  for (const name of names) {
-    if (notBuilt.includes(name)) continue;
-    const inspect = JSON.parse(
-      (await run($({ quiet: true })`docker image inspect ${imageRef(name, info.tag)}`)).stdout,
+  const images: StackImage[] = [];
+  for (const spec of specs.filter((spec) => !notBuilt.includes(spec.name))) {
+    const inputs = inputTag(
+      await imageInputHash({
+        dockerfile: spec.dockerfile,
+        context: spec.context,
+        buildArgs: buildArgValues(info),
+        baseDigests: await baseDigests(await dockerfileBases(spec.dockerfile)),
+      }),
     );
-    tags[name] = contentTag((inspect as ImageInspect[])[0]!);
+    const inRegistry = await registryContentTag(paths, spec.name, inputs);
+    if (inRegistry && (await registryHas(paths, spec.name, inRegistry))) {
+      console.error(`  ${spec.name}: in the lab registry already (${inputs} → ${inRegistry}): not built again`);
+      images.push({ name: spec.name, tag: inRegistry, inputs, built: false });
+      continue;
+    }
+    await buildImages([spec], info);
+    const inspect = JSON.parse(
+      (await run($({ quiet: true })`docker image inspect ${imageRef(spec.name, info.tag)}`)).stdout,
+    ) as ImageInspect[];
+    images.push({ name: spec.name, tag: contentTag(inspect[0]!), inputs, built: true });
   }
-  return { info, tags, notBuilt };
+  const tags = Object.fromEntries(images.map((image) => [image.name, image.tag]));
+  return { info, images, tags, notBuilt };
 }
 
-async function pushImages(local: (name: string) => string, tags: Record<string, string>, paths: LabPaths) {
+interface StackImage {
+  name: string;
+  /** Its content tag. */
+  tag: string;
+  /** Its input tag (image-inputs.ts). */
+  inputs: string;
+  /** Built by this deploy (else found in the registry). */
+  built: boolean;
+}
+
+/** Pushes the images this deploy built: the content tag when the registry lacks it, and the input tag. */
+async function pushImages(local: (name: string) => string, images: StackImage[], paths: LabPaths) {
+  const built = images.filter((image) => image.built);
   const present = new Set<string>();
-  for (const [name, tag] of Object.entries(tags))
-    if (await registryHas(paths, name, tag)) present.add(`${name}:${tag}`);
-  const plan = planImages(
-    Object.entries(tags).map(([name, tag]) => ({ name, tag })),
-    present,
-  );
-  for (const image of plan.filter((entry) => entry.push)) {
-    const target = `${REGISTRY_PUSH}/swarmlab/${image.name}:${image.tag}`;
-    await step(`push ${target}`, async () => {
-      await run($({ quiet: true })`docker tag ${local(image.name)} ${target}`);
-      await runWithProgress(`push ${image.name}`, $({ quiet: true })`docker push ${target}`);
+  for (const { name, tag } of built) if (await registryHas(paths, name, tag)) present.add(`${name}:${tag}`);
+  const plan = planImages(built, present);
+  for (const image of built) {
+    const content = plan.find((entry) => entry.name === image.name)!;
+    const targets = [
+      ...(content.push ? [`${REGISTRY_PUSH}/swarmlab/${image.name}:${image.tag}`] : []),
+      `${REGISTRY_PUSH}/swarmlab/${image.name}:${image.inputs}`,
+    ];
+    await step(`push ${targets.join(', ')}`, async () => {
+      for (const target of targets) {
+        await run($({ quiet: true })`docker tag ${local(image.name)} ${target}`);
+        await runWithProgress(`push ${image.name}`, $({ quiet: true })`docker push ${target}`);
+      }
     });
   }
   return plan;
@@ -202,11 +245,15 @@ async function rollBack(lab: Lab, updated: string[]) {
 }
 
 async function main() {
+  const paths = labPaths();
+  // In the pipeline (Jenkins), the lab's state and the operator's settings come from npm run lab:state.
+  const pipeline = process.env.SWARMLAB_PIPELINE === '1';
+  const settings = pipeline ? await pipelineSettings(paths) : undefined;
   const flags = parseFlags(
     process.argv.slice(2),
     {
       strategy: { type: 'string', default: process.env.LAB_DEPLOY_STRATEGY || 'rolling' },
-      edge: { type: 'string', default: process.env.LAB_EDGE || 'traefik' },
+      edge: { type: 'string', default: process.env.LAB_EDGE || settings?.edge || 'traefik' },
       grace: { type: 'string', default: '120' },
       timeout: { type: 'string', default: '600' },
     },
@@ -218,7 +265,6 @@ async function main() {
   const graceMs = intFlag('grace', flags.grace, 0, 86_400) * 1000;
   const timeoutMs = intFlag('timeout', flags.timeout, 30, 3600) * 1000;
   const started = performance.now();
-  const paths = labPaths();
 
   await requireDocker();
   const lab = await step('find the lab', async () => {
@@ -233,20 +279,30 @@ async function main() {
     ...(lab.driver === 'vagrant' ? ['docker-compose.vagrant.yml'] : []),
     ...(flags.edge === 'haproxy' ? ['lab/edge-fallback/stack.yml'] : []),
   ];
-  await step('secrets', async () => {
-    await ensureLabSecrets({ labDir: labDir(), labDomain: parseLabDomain(process.env.LAB_DOMAIN) });
+  const labDomain = parseLabDomain(process.env.LAB_DOMAIN);
+  await step(pipeline ? "check the lab state (the operator's)" : 'secrets', async () => {
+    // The pipeline deploys what the operator made: it has no CA key, and never makes or rotates a secret.
+    if (pipeline) return requireDeployableState(paths, labDomain);
+    await ensureLabSecrets({ labDir: labDir(), labDomain });
     await ensureNodeTls(paths);
   });
   const versions = await readVersions(paths);
+  // What the stack's Jenkins deploys with. The pipeline packs back the same bytes (the operator's settings, not its
+  // own environment), so the secret keeps its name and Jenkins is not restarted by its own deploy.
+  const labState = await packLabState(
+    { driver: lab.driver, edge: flags.edge, env: settings?.env ?? stateEnvironment() },
+    paths,
+  );
   const newSecrets = await step('Docker secrets', async () => [
     ...(await ensureDockerSecrets(lab, paths, versions)),
     ...(await ensureAlertmanagerObjects(lab, paths.root)),
+    ...(await ensureLabStateSecret(lab, labState)),
   ]);
 
   const names = await stackImages(REPO_ROOT, files);
-  const { info, tags, notBuilt } = await buildStackImages(names, flags.edge);
+  const { info, images, tags, notBuilt } = await buildStackImages(names, flags.edge, paths);
   const plan = await step('push to the lab registry', () =>
-    pushImages((name) => imageRef(name, info.tag), tags, paths),
+    pushImages((name) => imageRef(name, info.tag), images, paths),
   );
 
   // node1's address in the swarm: the Jenkins service reaches node1's Docker API and registry by that name.
@@ -258,6 +314,7 @@ async function main() {
     versions,
     files,
     labRoot: paths.root,
+    labState,
     managerAddress,
   });
   const acme = acmeSettings();
@@ -326,7 +383,7 @@ async function main() {
       await step('wait until every service has converged', () => waitForConvergence(lab, timeoutMs));
       smoke = await step('smoke test through the edge', () => smokeTest());
     }
-    const removed = await pruneOldSecrets(lab, versions);
+    const removed = await pruneOldSecrets(lab, versions, stackSecretNames(rendered));
     await writeFile(
       LAST(),
       `${JSON.stringify({ fingerprint, commit: info.sha, at: new Date().toISOString(), images: tags }, null, 2)}\n`,
@@ -347,7 +404,7 @@ async function main() {
         strategy: blueGreen
           ? `bluegreen: the edge switched to the new version in ${formatMs(blueGreen.switchMs)}, kept the previous one ${formatMs(graceMs)}`
           : 'rolling',
-        images: `${plan.filter((image) => image.push).length} pushed, ${plan.filter((image) => !image.push).length} unchanged`,
+        images: `${plan.filter((image) => image.push).length} pushed, ${plan.filter((image) => !image.push).length} rebuilt unchanged, ${images.filter((image) => !image.built).length} already in the registry`,
         secrets: `${newSecrets.length} new Docker secret(s)${removed.length > 0 ? `, ${removed.length} old removed` : ''}`,
         migrations: migrated,
         smoke,
@@ -400,11 +457,17 @@ async function recordKpis(
     // From the host the Pushgateway (internal network) is reached through its container; in the lab, by its URL.
     const push = process.env.PUSHGATEWAY_URL
       ? {}
-      : { push: (job: string, body: string) => pushThroughLab(lab, job, body) };
+      : { push: (group: string, body: string) => pushThroughLab(lab, group, body) };
     await recordDeployment({ ...event, strategy, result, rolledBack }, push);
   } catch (error) {
     console.error(`note: this deploy was not recorded for the KPIs (${(error as Error).message})`);
   }
+}
+
+/** The Docker names of the secrets a rendered stack uses. */
+function stackSecretNames(rendered: string): string[] {
+  const secrets = (parse(rendered) as { secrets?: Record<string, { name?: string }> }).secrets ?? {};
+  return Object.values(secrets).flatMap((secret) => (secret.name ? [secret.name] : []));
 }
 
 /** The swarmlab/* image name a rendered service runs. */

@@ -4,6 +4,7 @@
 // replica, API tasks over the three nodes, a zero-failure rolling update under a steady stream of requests, a worker
 // node lost, and lab:down --purge leaving nothing behind. Traffic goes only to 127.0.0.1 ports and to the
 // containers this test creates.
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,8 +14,9 @@ import { lastJsonLine, type BackupList } from '../../scripts/lib/lab-backup.js';
 import { findLab, type Lab } from '../../scripts/lib/lab-context.js';
 import { NETWORK, NODES } from '../../scripts/lib/lab-docker.js';
 import { LabClient, labHttp, type LabResponse } from '../../scripts/lib/lab-https.js';
-import { labPaths } from '../../scripts/lib/lab-secrets.js';
-import { serviceStates, stackService } from '../../scripts/lib/lab-swarm.js';
+import { labPaths, STACK } from '../../scripts/lib/lab-secrets.js';
+import { labStateSecretName, packLabState, stateEnvironment } from '../../scripts/lib/lab-state.js';
+import { runJob, serviceStates, stackService } from '../../scripts/lib/lab-swarm.js';
 import { labelsToDynamic, loadPolicyContext } from '../../scripts/lib/stack-policy.js';
 import { CANDIDATE, CANDIDATE_HEADER, candidateService, SWITCH_LABEL } from '../../scripts/lib/bluegreen.js';
 import { REPO_ROOT } from '../../scripts/lib/paths.js';
@@ -169,6 +171,68 @@ async function deployBrokenRelease(strategy: 'rolling' | 'bluegreen') {
   } finally {
     await rm(copy, { recursive: true, force: true });
   }
+}
+
+/**
+ * Run in a task on node1 by the pipeline test: what the stack's Jenkins reaches, with only what the lab state holds.
+ * Prints one JSON line: the state's sha256, and the answers of the edge (HTTPS and HTTP), the lab registry and
+ * node1's Docker API (with and without the client certificate), each at node1's own ports.
+ */
+const INSIDE_PROBE = `
+const { createHash } = require('node:crypto');
+const fs = require('node:fs');
+const http = require('node:http');
+const https = require('node:https');
+const text = fs.readFileSync('/run/secrets/lab_state', 'utf8');
+const files = JSON.parse(text).files;
+const pem = (file) => Buffer.from(files[file], 'base64');
+const ca = pem('ca/ca.crt');
+const get = (client, options) =>
+  new Promise((resolve) => {
+    const req = client.request({ host: 'node1', timeout: 10000, agent: false, ...options }, (res) => {
+      let body = '';
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode, location: res.headers.location, body: body.slice(0, 80) }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (error) => resolve({ error: error.code || error.message }));
+    req.end();
+  });
+(async () => {
+  const api = { servername: 'api.lab.localhost', headers: { host: 'api.lab.localhost' }, ca };
+  const client = { servername: 'node1', ca, cert: pem('docker/cert.pem'), key: pem('docker/key.pem') };
+  console.log(JSON.stringify({
+    sha256: createHash('sha256').update(text).digest('hex'),
+    edge: await get(https, { port: 443, path: '/readyz', ...api }),
+    redirect: await get(http, { port: 80, path: '/readyz', headers: { host: 'api.lab.localhost' } }),
+    registry: await get(https, { port: 5000, path: '/v2/', servername: 'node1', ca }),
+    dockerApi: await get(https, { port: 2376, path: '/_ping', ...client }),
+    dockerApiWithoutCertificate: await get(https, { port: 2376, path: '/_ping', servername: 'node1', ca }),
+  }));
+})();
+`;
+
+/** Each stack service's image (tag and digest), by service name. */
+async function serviceImages(): Promise<Record<string, string>> {
+  const services = await lab.docker.listServices({ filters: { label: [`com.docker.stack.namespace=${STACK}`] } });
+  return Object.fromEntries(
+    services.map((service) => [
+      String(service.Spec?.Name).replace(`${STACK}_`, ''),
+      String((service.Spec?.TaskTemplate as { ContainerSpec?: { Image?: string } }).ContainerSpec?.Image),
+    ]),
+  );
+}
+
+/** The lab state's files in a lab folder (secrets/, ca/, tls/, docker/): content hash by relative path. */
+async function stateSnapshot(root: string): Promise<Record<string, string>> {
+  const snapshot: Record<string, string> = {};
+  for (const dir of ['secrets', 'ca', 'tls', 'docker']) {
+    for (const name of await readdir(path.join(root, dir))) {
+      const content = await readFile(path.join(root, dir, name));
+      snapshot[`${dir}/${name}`] = createHash('sha256').update(content).digest('hex');
+    }
+  }
+  return snapshot;
 }
 
 /** After a failed deploy: it is the last entry of the KPI history, and what npm run kpi counts. */
@@ -669,6 +733,12 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       const secrets = (await lab.docker.listSecrets()).map((secret) => secret.Spec?.Name);
       expect(secrets).toContain('swarmlab_admin_password_v2');
       expect(secrets).not.toContain('swarmlab_admin_password_v1');
+      // The rotation changed the lab state Jenkins deploys with: it mounts the new one, and the old one is gone too.
+      const jenkinsSecrets = (await lab.docker.getService(stackService('jenkins')).inspect()).Spec.TaskTemplate
+        .ContainerSpec.Secrets as { SecretName: string }[];
+      const states = secrets.filter((name) => name?.startsWith(`${STACK}_lab_state_`));
+      expect(states).toHaveLength(1);
+      expect(jenkinsSecrets.map((secret) => secret.SecretName)).toContain(states[0]);
     },
     20 * MINUTE,
   );
@@ -842,6 +912,108 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       );
     },
     20 * MINUTE,
+  );
+
+  it(
+    "deploys as the pipeline does: from the lab state the operator's deploy gives Jenkins, with no secret, CA or client certificate of its own; from inside the lab, the edge, the registry and node1's Docker API answer where the Jenkinsfile looks",
+    async () => {
+      // The state the jenkins service mounts (it has no task here when its image cannot be built; its spec is the same).
+      const jenkins = await lab.docker.getService(stackService('jenkins')).inspect();
+      const mounted = jenkins.Spec.TaskTemplate.ContainerSpec.Secrets as {
+        SecretName: string;
+        File: { Name: string };
+      }[];
+      const stateSecret = mounted.find((secret) => secret.File.Name === 'lab_state')!.SecretName;
+      const operatorState = await packLabState(
+        { driver: 'docker', edge, env: stateEnvironment(env) },
+        labPaths(labDir),
+      );
+      expect(stateSecret).toBe(labStateSecretName(operatorState));
+
+      // Jenkins' view: a task on node1 with node1 in its /etc/hosts (as the jenkins service has), reading the state
+      // where Jenkins mounts it and using only what it holds.
+      const managerAddress = String((await lab.docker.info()).Swarm.NodeAddr);
+      const apiTaskImage = String(
+        (await lab.docker.getService(stackService('api')).inspect()).Spec.TaskTemplate.ContainerSpec.Image,
+      );
+      const probe = await runJob(
+        lab,
+        {
+          name: 'e2e-inside-probe',
+          image: apiTaskImage,
+          command: ['node', '-e', INSIDE_PROBE],
+          networks: [`${STACK}_edge`, `${STACK}_monitoring`],
+          secrets: [{ source: stateSecret, target: 'lab_state', uid: 1000 }],
+          env: {},
+          constraints: ['node.role == manager'],
+          hosts: [`node1:${managerAddress}`],
+        },
+        3 * MINUTE,
+      );
+      const inside = JSON.parse(probe.trim().split('\n').at(-1)!) as Record<
+        string,
+        { status?: number; error?: string }
+      > & {
+        sha256: string;
+      };
+      console.log(`from inside the lab (node1 = ${managerAddress}): ${JSON.stringify(inside)}`);
+      expect(inside.sha256).toBe(createHash('sha256').update(operatorState).digest('hex'));
+      expect(inside.edge).toMatchObject({ status: 200 });
+      expect(inside.redirect!.status).toBeGreaterThanOrEqual(301);
+      expect(inside.redirect!.status).toBeLessThanOrEqual(308);
+      expect(inside.registry).toMatchObject({ status: 200 });
+      expect(inside.dockerApi).toMatchObject({ status: 200, body: 'OK' });
+      // Mutual TLS: without the client certificate node1's Docker API does not answer.
+      expect(inside.dockerApiWithoutCertificate!.status).toBeUndefined();
+
+      // The deploy stage, as the Jenkinsfile runs it, with a new commit: npm run lab:state, then npm run deploy with
+      // the pipeline's environment. No --edge: the operator's comes with the state.
+      const pipelineDir = await mkdtemp(path.join(tmpdir(), 'swarmlab-pipeline-'));
+      const operatorFiles = await stateSnapshot(labDir);
+      const secretsBefore = (await lab.docker.listSecrets()).map((secret) => secret.Spec?.Name);
+      const historyBefore = await readFile(path.join(labDir, 'deploy/history.jsonl'), 'utf8');
+      const imagesBefore = await serviceImages();
+      const sha = `cd${Date.now().toString(16)}`.padEnd(40, '0');
+      try {
+        await writeFile(path.join(pipelineDir, 'lab_state'), operatorState);
+        const pipelineEnv = {
+          ...env,
+          LAB_DIR: path.join(pipelineDir, 'swarmlab-lab'),
+          SWARMLAB_PIPELINE: '1',
+          DOCKER_HOST: 'tcp://127.0.0.1:2376',
+          DOCKER_TLS_VERIFY: '1',
+          DOCKER_CERT_PATH: path.join(pipelineDir, 'swarmlab-lab', 'docker'),
+          GIT_SHA: sha,
+        };
+        for (const [script, args] of [
+          ['lab:state', ['--from', path.join(pipelineDir, 'lab_state')]],
+          ['deploy', []],
+        ] as const) {
+          console.log(`\n$ npm run ${script} (as the pipeline, LAB_DIR=${pipelineEnv.LAB_DIR})`);
+          await $({ cwd: REPO_ROOT, env: pipelineEnv, stdio: 'inherit' })`npm run --silent ${script} -- ${args}`;
+        }
+        expect(await answeringSha()).toBe(sha);
+        expect(await readdir(path.join(pipelineEnv.LAB_DIR, 'ca'))).toEqual(['ca.crt']);
+      } finally {
+        await rm(pipelineDir, { recursive: true, force: true });
+      }
+      // Nothing new in the swarm's secrets (same versions, same client certificate, same state: Jenkins would not
+      // have been restarted by its own deploy), nothing changed in the operator's folder, and the KPIs are the
+      // pipeline's to record (its next stage), not deploy's.
+      const secretsAfter = (await lab.docker.listSecrets()).map((secret) => secret.Spec?.Name);
+      expect(secretsAfter.filter((name) => !secretsBefore.includes(name))).toEqual([]);
+      const jenkinsAfter = await lab.docker.getService(stackService('jenkins')).inspect();
+      expect(jenkinsAfter.Spec.TaskTemplate.ContainerSpec.Secrets).toEqual(mounted);
+      expect(await stateSnapshot(labDir)).toEqual(operatorFiles);
+      // Built on node1's engine, not the operator's: only the API (a new commit) was built and rolled. Every other
+      // image came from the lab registry by its input tag, so no other service rolled.
+      const { api: apiBefore, ...othersBefore } = imagesBefore;
+      const { api: apiAfter, ...othersAfter } = await serviceImages();
+      expect(apiAfter).not.toBe(apiBefore);
+      expect(othersAfter).toEqual(othersBefore);
+      expect(await readFile(path.join(labDir, 'deploy/history.jsonl'), 'utf8')).toBe(historyBefore);
+    },
+    15 * MINUTE,
   );
 
   it(

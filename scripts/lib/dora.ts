@@ -32,6 +32,16 @@ export interface DeploymentEvent {
 }
 
 export const PUSHGATEWAY_JOB = 'deploy';
+
+/**
+ * The Pushgateway group (its URL path after /metrics/) this machine's totals go to. The operator's deploys and the
+ * pipeline's keep histories of their own (each in its LAB_DIR), so each pushes to a group of its own and Prometheus
+ * adds them up: job=deploy (the operator's, as before), and job=deploy with source=pipeline (SWARMLAB_PIPELINE=1).
+ * One group for both would make each push replace the other's totals.
+ */
+export function pushGroup(env: NodeJS.ProcessEnv = process.env): string {
+  return env.SWARMLAB_PIPELINE === '1' ? `job/${PUSHGATEWAY_JOB}/source/pipeline` : `job/${PUSHGATEWAY_JOB}`;
+}
 const DAY_MS = 86_400_000;
 
 /** <LAB_DIR>/deploy/history.jsonl */
@@ -311,17 +321,18 @@ export function exposition(samples: readonly Sample[]): string {
 
 export type PushResult = { pushed: true; url: string } | { pushed: false; reason: string };
 
-/** PUTs `body` as the group job=`job` (replacing it); never throws: a failure comes back as its reason. */
+/** PUTs `body` as the group at /metrics/`group` (replacing it); never throws: a failure comes back as its reason. */
 export async function pushMetrics(
   baseUrl: string | undefined,
-  job: string,
+  group: string,
   body: string,
   timeoutMs = 5000,
 ): Promise<PushResult> {
   if (!baseUrl) return { pushed: false, reason: 'PUSHGATEWAY_URL is not set' };
   let url: string;
   try {
-    url = new URL(`metrics/job/${encodeURIComponent(job)}`, baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`).href;
+    const groupPath = group.split('/').map(encodeURIComponent).join('/');
+    url = new URL(`metrics/${groupPath}`, baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`).href;
   } catch {
     return { pushed: false, reason: `PUSHGATEWAY_URL is not a URL: ${baseUrl}` };
   }
@@ -352,7 +363,9 @@ export interface RecordOptions {
   /** Where the note about a skipped push goes (default: stderr). */
   note?: (message: string) => void;
   /** How the metrics are pushed (default: pushMetrics to pushgatewayUrl); deploy pushes through the lab's container. */
-  push?: (job: string, body: string) => Promise<PushResult>;
+  push?: (group: string, body: string) => Promise<PushResult>;
+  /** The Pushgateway group (default: pushGroup()). */
+  group?: string;
 }
 
 /**
@@ -365,8 +378,8 @@ export async function recordDeployment(event: DeploymentEvent, options: RecordOp
   await appendHistory(checked, file);
   const history = await readHistory(file);
   const pushgatewayUrl = 'pushgatewayUrl' in options ? options.pushgatewayUrl : process.env.PUSHGATEWAY_URL;
-  const send = options.push ?? ((job: string, body: string) => pushMetrics(pushgatewayUrl, job, body));
-  const push = await send(PUSHGATEWAY_JOB, exposition(deploySamples(history.events)));
+  const send = options.push ?? ((group: string, body: string) => pushMetrics(pushgatewayUrl, group, body));
+  const push = await send(options.group ?? pushGroup(), exposition(deploySamples(history.events)));
   if (!push.pushed)
     (options.note ?? ((message) => console.error(message)))(`note: metrics not pushed (${push.reason})`);
   return { file, event: checked, history, push };

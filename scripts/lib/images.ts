@@ -78,6 +78,17 @@ export interface BuildResult {
   ms: number;
 }
 
+/** The build arguments every image may declare (the OCI labels', and the extra CAs for npm). */
+export function buildArgValues(info: BuildInfo): Record<string, string> {
+  return {
+    GIT_SHA: info.sha,
+    BUILD_DATE: info.buildDate,
+    VERSION: info.version,
+    SOURCE_URL: info.sourceUrl || 'unknown',
+    EXTRA_CA_CERTS: info.extraCaCerts,
+  };
+}
+
 /** Builds one image; passes the build args its Dockerfile declares; the full output goes to reports/images/. */
 export async function buildImage(
   spec: Pick<ImageSpec, 'name' | 'dockerfile' | 'context'>,
@@ -86,13 +97,7 @@ export async function buildImage(
 ) {
   const started = performance.now();
   const dockerfile = path.join(ROOT, spec.dockerfile);
-  const values: Record<string, string> = {
-    GIT_SHA: info.sha,
-    BUILD_DATE: info.buildDate,
-    VERSION: info.version,
-    SOURCE_URL: info.sourceUrl || 'unknown',
-    EXTRA_CA_CERTS: info.extraCaCerts,
-  };
+  const values = buildArgValues(info);
   const declared = new Set([...(await fs.readFile(dockerfile, 'utf8')).matchAll(/^ARG\s+(\w+)/gm)].map((m) => m[1]));
   const buildArgs = Object.entries(values)
     .filter(([name]) => declared.has(name))

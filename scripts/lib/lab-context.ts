@@ -19,6 +19,24 @@ export const HTTPS_PORT = 8443;
 export const HTTP_PORT = 8080;
 export const labUrl = (name: string) => `https://${name}.lab.localhost:${HTTPS_PORT}`;
 
+/** node1's published ports, as reached from where a command runs. */
+export interface Node1Ports {
+  host: string;
+  https: number;
+  http: number;
+  registry: number;
+}
+
+/**
+ * From the host, node1's ports forwarded to 127.0.0.1 (8443, 8080, 5000). From a container in the lab, LAB_NODE1
+ * names node1 (the stack's Jenkins: `node1`, in its /etc/hosts), and its own ports are used (443, 80, 5000).
+ */
+export function node1Ports(env: NodeJS.ProcessEnv = process.env): Node1Ports {
+  const node1 = env.LAB_NODE1?.trim();
+  if (!node1) return { host: '127.0.0.1', https: HTTPS_PORT, http: HTTP_PORT, registry: 5000 };
+  return { host: node1, https: 443, http: 80, registry: 5000 };
+}
+
 export interface Lab {
   /** The environment for the docker CLI: DOCKER_HOST (+ DOCKER_TLS_VERIFY, DOCKER_CERT_PATH). */
   env: Record<string, string>;
@@ -43,7 +61,9 @@ export async function findLab(paths: LabPaths = labPaths(), env = process.env): 
         env[name] ? [[name, env[name]!]] : [],
       ),
     );
-    return { env: vars, docker: new Docker(), describe: `DOCKER_HOST=${env.DOCKER_HOST}`, driver: 'external' };
+    // The driver as LAB_DIR records it (lab:up, the Vagrantfile, or lab:state in the pipeline), if it does.
+    const driver = (await labDriver(paths)) ?? 'external';
+    return { env: vars, docker: new Docker(), describe: `DOCKER_HOST=${env.DOCKER_HOST}`, driver };
   }
   const certPath = nodeTlsPaths(paths).dockerCertPath;
   const files = ['ca.pem', 'cert.pem', 'key.pem'].map((file) => path.join(certPath, file));

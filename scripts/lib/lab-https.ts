@@ -1,9 +1,10 @@
 // Requests to the lab through its published HTTPS port, as a browser would send them to
-// https://<name>.lab.localhost:8443 (SNI and Host), trusting the lab CA only. No DNS needed: the port is on 127.0.0.1.
+// https://<name>.lab.localhost:8443 (SNI and Host), trusting the lab CA only. No DNS needed: the port is on 127.0.0.1
+// (or, from a container in the lab, node1's own: node1Ports).
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { HTTP_PORT, HTTPS_PORT } from './lab-context.js';
+import { node1Ports } from './lab-context.js';
 import { labPaths } from './lab-secrets.js';
 import { BASE_DOMAIN } from './lab-tls.js';
 
@@ -23,6 +24,9 @@ export interface LabRequest {
   timeoutMs?: number;
 }
 
+/** The Host header a browser sends: the port only when it is not the scheme's own. */
+const hostHeader = (host: string, port: number, schemePort: number) => (port === schemePort ? host : `${host}:${port}`);
+
 /** A client for the lab's HTTPS port that keeps connections open (for load) and trusts the lab CA only. */
 export class LabClient {
   private readonly agent: Agent;
@@ -34,17 +38,18 @@ export class LabClient {
 
   request(options: LabRequest): Promise<LabResponse> {
     const host = `${options.host}.${BASE_DOMAIN}`;
+    const node1 = node1Ports();
     return new Promise((resolve, reject) => {
       const req = request(
         {
-          host: '127.0.0.1',
-          port: HTTPS_PORT,
+          host: node1.host,
+          port: node1.https,
           servername: host,
           method: options.method ?? 'GET',
           path: options.path,
           agent: this.agent,
           timeout: options.timeoutMs ?? 10_000,
-          headers: { host: `${host}:${HTTPS_PORT}`, ...options.headers },
+          headers: { host: hostHeader(host, node1.https, 443), ...options.headers },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -68,13 +73,14 @@ export class LabClient {
 
 /** A plain-HTTP request to the lab's HTTP port (which only redirects). */
 export function labHttp(host: string, path: string): Promise<LabResponse> {
+  const node1 = node1Ports();
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       {
-        host: '127.0.0.1',
-        port: HTTP_PORT,
+        host: node1.host,
+        port: node1.http,
         path,
-        headers: { host: `${host}.${BASE_DOMAIN}:${HTTP_PORT}` },
+        headers: { host: hostHeader(`${host}.${BASE_DOMAIN}`, node1.http, 80) },
         timeout: 10_000,
       },
       (res) => {

@@ -6,25 +6,25 @@ import { execInContainer, managerContainer } from './lab-backup.js';
 import type { Lab } from './lab-context.js';
 
 /**
- * The bash that PUTs /metrics/job/$1 with the body $2 to the Pushgateway on 127.0.0.1:`port` (ASCII: its length in
+ * The bash that PUTs /metrics/$1 (a group: job/<name>[/<label>/<value>...]) with the body $2 to the Pushgateway on 127.0.0.1:`port` (ASCII: its length in
  * bytes is its length in characters under LC_ALL=C); exit 1 unless it answers 2xx.
  */
 export const pushScript = (port = 9091) =>
   [
     'LC_ALL=C',
     `exec 3<>/dev/tcp/127.0.0.1/${port}`,
-    'printf "PUT /metrics/job/%s HTTP/1.0\\r\\nContent-Type: text/plain; version=0.0.4\\r\\nContent-Length: %s\\r\\n\\r\\n%s" "$1" "${#2}" "$2" >&3',
+    'printf "PUT /metrics/%s HTTP/1.0\\r\\nContent-Type: text/plain; version=0.0.4\\r\\nContent-Length: %s\\r\\n\\r\\n%s" "$1" "${#2}" "$2" >&3',
     'read -r _ status _ <&3',
     '[[ $status == 2?? ]] || { echo "answered $status" >&2; exit 1; }',
   ].join('\n');
 
-/** Pushes `body` as the group job=`job` through the lab's Pushgateway container; never throws. */
-export async function pushThroughLab(lab: Lab, job: string, body: string): Promise<PushResult> {
+/** Pushes `body` as the group at /metrics/`group` through the lab's Pushgateway container; never throws. */
+export async function pushThroughLab(lab: Lab, group: string, body: string): Promise<PushResult> {
   const where = `the lab's Pushgateway (${lab.describe}, through its container)`;
   try {
     if (!/^[\x20-\x7e\n]*$/.test(body)) return { pushed: false, reason: 'the metrics are not plain ASCII' };
     const container = await managerContainer(lab, 'pushgateway');
-    const run = await execInContainer(container, ['bash', '-c', pushScript(), 'push', job, body], '  pushgateway: ');
+    const run = await execInContainer(container, ['bash', '-c', pushScript(), 'push', group, body], '  pushgateway: ');
     return run.exitCode === 0
       ? { pushed: true, url: where }
       : { pushed: false, reason: `${where}: exit ${run.exitCode}` };

@@ -11,6 +11,7 @@ import type { Lab } from './lab-context.js';
 import { alertmanagerDeployment } from './alertmanager-config.js';
 import { dockerSecretName, SECRET_NAMES, secretFile, STACK, type LabPaths, type Versions } from './lab-secrets.js';
 import { dockerClientSecrets } from './lab-node-tls.js';
+import { labStateSecretName } from './lab-state.js';
 
 export const stackService = (name: string) => `${STACK}_${name}`;
 const STACK_LABEL = `com.docker.stack.namespace=${STACK}`;
@@ -75,13 +76,35 @@ export async function ensureAlertmanagerObjects(lab: Lab, labRoot: string): Prom
   return created;
 }
 
-/** Removes Docker secrets of older versions that no service uses any more; returns their names. */
-export async function pruneOldSecrets(lab: Lab, versions: Versions): Promise<string[]> {
+/** Creates the lab state's Docker secret (lab-state.ts) when the swarm lacks it; returns its name when created. */
+export async function ensureLabStateSecret(lab: Lab, state: string): Promise<string[]> {
+  const name = labStateSecretName(state);
+  const existing = await lab.docker.listSecrets({ filters: { name: [name] } });
+  if (existing.some((secret) => secret.Spec?.Name === name)) return [];
+  await lab.docker.createSecret({
+    Name: name,
+    Data: Buffer.from(state).toString('base64'),
+    Labels: { 'swarmlab.secret': 'lab_state' },
+  });
+  return [name];
+}
+
+/**
+ * Removes the Docker secrets this lab made that no service uses any more: older versions of the lab secrets, and
+ * those named by content (Docker client certificate, Slack URL, lab state) that `inUse`, the stack just deployed,
+ * no longer names. Returns their names.
+ */
+export async function pruneOldSecrets(lab: Lab, versions: Versions, inUse: readonly string[]): Promise<string[]> {
   const removed: string[] = [];
   for (const secret of await lab.docker.listSecrets({ filters: { label: ['swarmlab.secret'] } })) {
     const labels = secret.Spec?.Labels ?? {};
-    const current = versions[labels['swarmlab.secret'] ?? ''];
-    if (current === undefined || Number(labels['swarmlab.version']) >= current) continue;
+    const version = labels['swarmlab.version'];
+    if (version === undefined) {
+      if (inUse.includes(secret.Spec?.Name ?? '')) continue;
+    } else {
+      const current = versions[labels['swarmlab.secret'] ?? ''];
+      if (current === undefined || Number(version) >= current) continue;
+    }
     try {
       await lab.docker.getSecret(secret.ID).remove();
       removed.push(secret.Spec?.Name ?? secret.ID);
@@ -210,6 +233,8 @@ export interface JobSpec {
   mounts?: string[];
   /** Placement constraints (e.g. node.labels.db == 1). */
   constraints?: string[];
+  /** Extra /etc/hosts lines, name:address (as the stack's extra_hosts). */
+  hosts?: string[];
 }
 
 /** Runs a one-shot Swarm job (replicated-job) to its end; returns its output; throws with its logs when it fails. */
@@ -217,7 +242,7 @@ export async function runJob(lab: Lab, job: JobSpec, timeoutMs: number): Promise
   const cli = $({ quiet: true, env: { ...process.env, ...lab.env } });
   const name = `${STACK}_${job.name}`;
   await cli`docker service rm ${name}`.nothrow();
-  await cli`docker service create --detach --name ${name} --mode replicated-job --restart-condition none ${job.entrypoint ? [`--entrypoint=${job.entrypoint}`] : []} ${job.networks.map((n) => `--network=${n}`)} ${job.secrets.map((s) => `--secret=source=${s.source},target=${s.target},uid=${s.uid},gid=${s.uid},mode=0400`)} ${Object.entries(job.env).map(([k, v]) => `--env=${k}=${v}`)} ${(job.mounts ?? []).map((m) => `--mount=${m}`)} ${(job.constraints ?? []).map((c) => `--constraint=${c}`)} ${job.image} ${job.command}`;
+  await cli`docker service create --detach --name ${name} --mode replicated-job --restart-condition none ${job.entrypoint ? [`--entrypoint=${job.entrypoint}`] : []} ${job.networks.map((n) => `--network=${n}`)} ${job.secrets.map((s) => `--secret=source=${s.source},target=${s.target},uid=${s.uid},gid=${s.uid},mode=0400`)} ${Object.entries(job.env).map(([k, v]) => `--env=${k}=${v}`)} ${(job.mounts ?? []).map((m) => `--mount=${m}`)} ${(job.constraints ?? []).map((c) => `--constraint=${c}`)} ${(job.hosts ?? []).map((h) => `--host=${h}`)} ${job.image} ${job.command}`;
   const deadline = Date.now() + timeoutMs;
   let state = 'new';
   let err = '';

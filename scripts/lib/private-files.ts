@@ -47,7 +47,7 @@ export class Staging {
   }
 
   /** Writes `content` to a temporary file next to `file`, mode 600 from the start. */
-  async write(file: string, content: string): Promise<void> {
+  async write(file: string, content: string | Buffer): Promise<void> {
     await writeFile(this.pathFor(file), content, { mode: PRIVATE_FILE_MODE, flag: 'wx' });
   }
 

@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { alertmanagerDeployment } from './alertmanager-config.js';
 import { CATALOGUE, labDir, labPaths, SECRET_NAMES, STACK, type Versions } from './lab-secrets.js';
 import { DOCKER_CLIENT_HASH_VARIABLE, DOCKER_CLIENT_SECRETS, dockerClientTlsHash } from './lab-node-tls.js';
+import { LAB_STATE_HASH_VARIABLE, labStateHash } from './lab-state.js';
 import { REPO_ROOT } from './paths.js';
 
 // --- the stack as `docker stack config` renders it (long syntax, maps, durations as Go strings) ---------------
@@ -150,6 +151,8 @@ export interface StackVariableOptions {
   labRoot?: string;
   /** node1's address on the nodes' network (its `docker info` Swarm.NodeAddr): `node1` in Jenkins' /etc/hosts. */
   managerAddress?: string;
+  /** The packed lab state (lab-state.ts packLabState): names Jenkins' lab_state secret. */
+  labState?: string;
 }
 
 /** The swarmlab/* image names the stack files use. */
@@ -198,6 +201,7 @@ export async function stackVariables(options: StackVariableOptions): Promise<Rec
   const clientHash = dockerClientTlsHash(labPaths(options.labRoot ?? labDir()));
   if (clientHash !== undefined) variables[DOCKER_CLIENT_HASH_VARIABLE] = clientHash;
   if (options.managerAddress) variables.LAB_MANAGER_ADDR = options.managerAddress;
+  if (options.labState !== undefined) variables[LAB_STATE_HASH_VARIABLE] = labStateHash(options.labState);
   return variables;
 }
 
@@ -620,6 +624,8 @@ export const DEPLOY_MADE_SECRETS: Readonly<Record<string, readonly string[]>> = 
   slack_webhook_url: ['alertmanager'],
   // The host's client certificate for node1's Docker API (lab-node-tls.ts): the lab-docker-tls credential.
   ...Object.fromEntries(Object.keys(DOCKER_CLIENT_SECRETS).map((name) => [name, ['jenkins']])),
+  // What the pipeline deploys with (lab-state.ts): every secret of the lab, so Jenkins alone.
+  lab_state: ['jenkins'],
 };
 export const DEPLOY_MADE_CONFIGS: ReadonlySet<string> = new Set(['alertmanager_config']);
 

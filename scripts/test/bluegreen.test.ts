@@ -50,6 +50,7 @@ beforeAll(async () => {
     tag: 'c-0123456789ab',
     versions: VERSIONS,
     labRoot,
+    labState: 'a lab state\n',
     managerAddress: '10.213.56.11',
   });
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...variables };

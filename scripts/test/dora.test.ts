@@ -13,6 +13,7 @@ import {
   exposition,
   formatDuration,
   historyFile,
+  pushGroup,
   quantile,
   readHistory,
   recordDeployment,
@@ -261,7 +262,7 @@ describe('recordDeployment', () => {
     // Pushgateway of this test, on 127.0.0.1 too.
     const port = new URL(gatewayUrl).port;
     const body = exposition(deploySamples([deploy(1), deploy(2, { strategy: 'bluegreen', result: 'failure' })]));
-    await $({ quiet: true })`bash -c ${pushScript(Number(port))} push deploy-from-host ${body}`;
+    await $({ quiet: true })`bash -c ${pushScript(Number(port))} push job/deploy-from-host ${body}`;
     const metrics = await (await fetch(`${gatewayUrl}/metrics`)).text();
     const pushed = metrics.split('\n').filter((line) => line.includes('job="deploy-from-host"'));
     expect(
@@ -284,7 +285,7 @@ describe('recordDeployment', () => {
     const refused = await $({
       quiet: true,
       nothrow: true,
-    })`bash -c ${pushScript(Number(port))} push deploy-from-host ${'not an exposition {\n'}`;
+    })`bash -c ${pushScript(Number(port))} push job/deploy-from-host ${'not an exposition {\n'}`;
     expect(refused.exitCode).toBe(1);
     expect(refused.stderr).toMatch(/answered 4\d\d/);
   });
@@ -308,6 +309,36 @@ describe('recordDeployment', () => {
     expect(valueOf(metrics, 'swarmlab_deploy_last_success_timestamp_seconds')).toBe((T0 + 3 * HOUR * 1000) / 1000);
     expect(valueOf(metrics, 'swarmlab_deploy_time_to_restore_seconds')).toBe(HOUR);
     expect(valueOf(metrics, 'swarmlab_deploy_last_run_success')).toBe(1);
+  });
+
+  it("when the operator and the pipeline both record, then each keeps its own group and neither replaces the other's", async () => {
+    const operator = await mkdtemp(path.join(temp, 'operator-'));
+    const pipeline = await mkdtemp(path.join(temp, 'pipeline-'));
+    const pipelineGroup = pushGroup({ SWARMLAB_PIPELINE: '1' });
+    const total = (metrics: string, source: 'pipeline' | undefined, result: string) =>
+      metrics
+        .split('\n')
+        .filter((line) => line.startsWith('swarmlab_deploy_total{') && line.includes('job="deploy"'))
+        .filter((line) => line.includes(`result="${result}"`) && line.includes('source="pipeline"') === !!source)
+        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+    try {
+      await recordDeployment(deploy(1), { labDir: operator, pushgatewayUrl: gatewayUrl });
+      const fromPipeline = await recordDeployment(deploy(2, { result: 'failure', rolledBack: true }), {
+        labDir: pipeline,
+        pushgatewayUrl: gatewayUrl,
+        group: pipelineGroup,
+      });
+      // The operator deploys again: its push replaces its own totals only.
+      await recordDeployment(deploy(3), { labDir: operator, pushgatewayUrl: gatewayUrl });
+      const metrics = await (await fetch(`${gatewayUrl}/metrics`)).text();
+
+      expect(pushGroup({})).toBe('job/deploy');
+      expect(fromPipeline.push).toEqual({ pushed: true, url: `${gatewayUrl}/metrics/job/deploy/source/pipeline` });
+      expect([total(metrics, undefined, 'success'), total(metrics, undefined, 'failure')]).toEqual([2, 0]);
+      expect([total(metrics, 'pipeline', 'success'), total(metrics, 'pipeline', 'failure')]).toEqual([0, 1]);
+    } finally {
+      await fetch(`${gatewayUrl}/metrics/${pipelineGroup}`, { method: 'DELETE' });
+    }
   });
 
   it('when the Pushgateway is down, then the deploy is still recorded and a note says why nothing was pushed', async () => {

@@ -76,6 +76,7 @@ describe('Jenkinsfile', () => {
       'npm run lint',
       'npm run typecheck',
       'npm run test',
+      'npm run lab:state',
       'npm run deploy',
       'npm run rollback',
       'npm run kpi:record',
@@ -83,6 +84,33 @@ describe('Jenkinsfile', () => {
     ]);
     // Fails until package.json has every script named here (kpi:record comes with scripts/kpi.ts).
     expect(steps.flatMap((step) => shProblem(step.script, SCRIPTS) ?? [])).toEqual([]);
+  });
+
+  it('when the tests run, then they record coverage, and the report Jenkins publishes is the one vitest writes', async () => {
+    const checks = child(pipeline(), 'stages')!.body!.find((stage) => stageName(stage) === 'checks')!;
+    const tests = child(checks, 'parallel')!.body!.find((stage) => stageName(stage) === 'tests')!;
+    const always = child(child(tests, 'post'), 'always')!;
+    const { default: config } = (await import('../../vitest.config.js')) as {
+      default: { test: { coverage: { reportsDirectory: string; reporter: string[] } } };
+    };
+    const { reportsDirectory, reporter } = config.test.coverage;
+
+    expect(shStepsIn(child(tests, 'steps')!.tokens).map((step) => step.script)).toEqual(['npm run test -- --coverage']);
+    expect(reporter).toContain('cobertura');
+    expect(child(always, 'recordCoverage')!.args.map((token) => token.text)).toContain(
+      `${reportsDirectory}/cobertura-coverage.xml`,
+    );
+  });
+
+  it("when the deploy stage runs, then it first unpacks the operator's lab state and reaches node1's own ports", () => {
+    const deploy = child(pipeline(), 'stages')!.body!.find((stage) => stageName(stage) === 'deploy')!;
+    const scripts = shStepsIn(child(deploy, 'steps')!.tokens).map((step) => step.script);
+
+    expect(scripts).toEqual(['npm run lab:state', 'npm run deploy']);
+    // deploy then uses the unpacked state and settings, and makes no secret of its own (scripts/lib/lab-state.ts).
+    expect(JENKINSFILE).toMatch(/^\s*SWARMLAB_PIPELINE = '1'$/m);
+    expect(JENKINSFILE).toMatch(/^\s*LAB_NODE1 = 'node1'$/m);
+    expect(JENKINSFILE).toMatch(/^\s*LAB_DIR = "\$\{env\.JENKINS_HOME\}\/swarmlab-lab"$/m);
   });
 
   it('when every rule is applied, then the Jenkinsfile breaks none', () => {
@@ -305,7 +333,15 @@ describe('jenkins/plugins.txt', () => {
 
   it('when read, then the plugins the configuration and the pipeline use are all there', () => {
     expect(ids).toEqual(
-      expect.arrayContaining(['configuration-as-code', 'job-dsl', 'workflow-aggregator', 'git', 'junit', 'ws-cleanup']),
+      expect.arrayContaining([
+        'configuration-as-code',
+        'job-dsl',
+        'workflow-aggregator',
+        'git',
+        'junit',
+        'coverage',
+        'ws-cleanup',
+      ]),
     );
     // x509ClientCert credentials and the dockerCert binding.
     expect(ids).toContain('docker-commons');

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acmeSettings, acmeStaticConfig, withAcme } from '../lib/acme.js';
 import { GIT_REPOSITORY_IN_NODE } from '../lib/lab-docker.js';
 import { DOCKER_CLIENT_SECRETS } from '../lib/lab-node-tls.js';
+import { LAB_STATE_MOUNT, labStateHash } from '../lib/lab-state.js';
 import { CATALOGUE, dockerSecretName, SECRET_NAMES, STACK, type Versions } from '../lib/lab-secrets.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import {
@@ -36,6 +37,8 @@ const TAG = '0123456789abcdef0123456789abcdef01234567';
 const VERSIONS: Versions = Object.fromEntries(SECRET_NAMES.map((name, index) => [name, (index % 3) + 1]));
 // node1's address as deploy reads it (docker info: Swarm.NodeAddr), here the docker driver's.
 const MANAGER_ADDRESS = '10.213.56.11';
+/** A stand-in for the packed lab state: only its hash reaches the stack. */
+const LAB_STATE = 'a lab state\n';
 // `docker stack config` and version-less stack files need Docker CLI >= 23: Debian 12's docker.io (20.10) has
 // neither, so the CLI comes from Docker's apt repository (this machine kind ships one in /usr/local/bin).
 const INSTALL =
@@ -90,7 +93,13 @@ beforeAll(async () => {
   labRoot = await mkdtemp(path.join(tmpdir(), 'swarmlab-stack-'));
   await mkdir(path.join(labRoot, 'docker'));
   await writeFile(path.join(labRoot, 'docker', DOCKER_CLIENT_SECRETS.docker_client_cert), 'a client certificate\n');
-  variables = await stackVariables({ tag: TAG, versions: VERSIONS, labRoot, managerAddress: MANAGER_ADDRESS });
+  variables = await stackVariables({
+    tag: TAG,
+    versions: VERSIONS,
+    labRoot,
+    labState: LAB_STATE,
+    managerAddress: MANAGER_ADDRESS,
+  });
   [stack, context] = await Promise.all([renderStack(['docker-compose.yml'], variables), loadPolicyContext()]);
   services = stack.services;
 });
@@ -156,6 +165,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
   it('names secrets swarmlab_<name>_v<version> and configs by content, so a change rolls their services', async () => {
     for (const [key, secret] of Object.entries(stack.secrets ?? {})) {
       if (key === 'slack_webhook_url') expect(secret.name).toBe(`${STACK}_${key}_${variables.SLACK_WEBHOOK_URL_HASH}`);
+      else if (key === 'lab_state') expect(secret.name).toBe(`${STACK}_${key}_${labStateHash(LAB_STATE)}`);
       else if (Object.hasOwn(DOCKER_CLIENT_SECRETS, key)) {
         // Named by the client certificate's content (here the stand-in's).
         expect(variables.DOCKER_CLIENT_TLS_HASH).toBe(fileHash(path.join(labRoot, 'docker/cert.pem')));
@@ -307,7 +317,7 @@ describe('jenkins, as the stack runs it (its image cannot be built here: configu
     expect(jenkins().image).toBe(`127.0.0.1:5000/swarmlab/jenkins:${TAG}`);
   });
 
-  it('mounts every secret casc.yaml reads, readable by the jenkins user (uid 1000) only, and no other', async () => {
+  it('mounts every secret casc.yaml reads and the lab state, readable by the jenkins user (uid 1000) only, and no other', async () => {
     const casc = await read('jenkins/casc.yaml');
     const named = [...casc.matchAll(/\$\{readFile(?:Base64)?:\/run\/secrets\/([a-z_]+)\}/g)].map((match) => match[1]!);
     const mounted = jenkins().secrets ?? [];
@@ -315,7 +325,13 @@ describe('jenkins, as the stack runs it (its image cannot be built here: configu
     expect(new Set(named)).toEqual(
       new Set(['jenkins_admin_password', 'lab_ca_cert', 'docker_client_cert', 'docker_client_key']),
     );
-    expect(mounted.map(({ source }) => source).sort()).toEqual([...new Set(named)].sort());
+    // npm run lab:state reads the lab state where it is mounted (scripts/lib/lab-state.ts LAB_STATE_MOUNT).
+    expect(LAB_STATE_MOUNT).toBe('/run/secrets/lab_state');
+    expect(mounted.map(({ source }) => source).sort()).toEqual([...new Set(named), 'lab_state'].sort());
+    expect(stack.secrets!.lab_state).toEqual({
+      external: true,
+      name: `${STACK}_lab_state_${labStateHash(LAB_STATE)}`,
+    });
     for (const secret of mounted) {
       expect(secret, secret.source).toMatchObject({ uid: '1000', gid: '1000', mode: 0o400 });
       expect(secret.target ?? secret.source).toBe(secret.source);
@@ -386,6 +402,7 @@ describe('jenkins, as the stack runs it (its image cannot be built here: configu
         tag: TAG,
         versions: VERSIONS,
         labRoot: empty,
+        labState: LAB_STATE,
         managerAddress: MANAGER_ADDRESS,
       });
       expect(without).not.toHaveProperty('DOCKER_CLIENT_TLS_HASH');
@@ -403,7 +420,14 @@ describe('lab/edge-fallback/stack.yml (deploy --edge haproxy), merged over the s
     const files = ['docker-compose.yml', 'lab/edge-fallback/stack.yml'];
     const merged = await renderStack(
       files,
-      await stackVariables({ tag: TAG, versions: VERSIONS, labRoot, files, managerAddress: MANAGER_ADDRESS }),
+      await stackVariables({
+        tag: TAG,
+        versions: VERSIONS,
+        labRoot,
+        files,
+        labState: LAB_STATE,
+        managerAddress: MANAGER_ADDRESS,
+      }),
     );
 
     for (const name of ['traefik', 'grafana', 'loki', 'jenkins']) {
@@ -626,6 +650,11 @@ const MISTAKES: [string, Mutation, RegExp][] = [
     'the Docker client key is given to another service',
     (s) => service(s, 'api').secrets!.push({ source: 'docker_client_key' }),
     /api: mounts docker_client_key, which the catalogue gives only to jenkins/,
+  ],
+  [
+    'the lab state (every secret of the lab) is given to another service',
+    (s) => service(s, 'remediator').secrets!.push({ source: 'lab_state' }),
+    /remediator: mounts lab_state, which the catalogue gives only to jenkins/,
   ],
   [
     'the Docker client certificate is named by a version, not by its content',

@@ -66,7 +66,8 @@ export function instantQueries(period: Period) {
     deploys: `sum by (result, strategy) (increase(swarmlab_deploy_total[${range}]))`,
     rollbacks: `sum(increase(swarmlab_deploy_rollbacks_total[${range}]))`,
     deployLastSuccess: 'max(swarmlab_deploy_last_success_timestamp_seconds)',
-    deployLastRun: 'max(swarmlab_deploy_last_run_success)',
+    // The operator's and the pipeline's deploys push apart (scripts/lib/dora.ts pushGroup): either one failing counts.
+    deployLastRun: 'min(swarmlab_deploy_last_run_success)',
     backupLastSuccess: 'max by (type) (swarmlab_backup_last_success_timestamp_seconds)',
     backupLastRun: 'max by (type) (swarmlab_backup_last_run_success)',
     drillLastSuccess: 'max(swarmlab_restore_drill_last_success_timestamp_seconds)',
