@@ -71,9 +71,9 @@ async function stateFiles(paths: LabPaths): Promise<string[]> {
       throw error;
     });
     for (const entry of entries) {
+      // STATE_FILE leaves out dot files: Staging's .<name>.tmp-* while a write is under way.
       const rel = `${dir}/${entry.name}`;
-      // Staging leaves .<name>.tmp-* only while a write is under way.
-      if (entry.isFile() && STATE_FILE.test(rel) && !entry.name.startsWith('.')) files.push(rel);
+      if (entry.isFile() && STATE_FILE.test(rel)) files.push(rel);
     }
   }
   return files.sort();
