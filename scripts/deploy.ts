@@ -53,6 +53,7 @@ import {
   ensureDockerSecrets,
   ensureLabStateSecret,
   failureDetails,
+  previousSpecSecrets,
   pruneOldSecrets,
   runJob,
   ServiceFailure,
@@ -383,7 +384,10 @@ async function main() {
       await step('wait until every service has converged', () => waitForConvergence(lab, timeoutMs));
       smoke = await step('smoke test through the edge', () => smokeTest());
     }
-    const removed = await pruneOldSecrets(lab, versions, stackSecretNames(rendered));
+    const removed = await pruneOldSecrets(lab, versions, [
+      ...stackSecretNames(rendered),
+      ...(await previousSpecSecrets(lab)),
+    ]);
     await writeFile(
       LAST(),
       `${JSON.stringify({ fingerprint, commit: info.sha, at: new Date().toISOString(), images: tags }, null, 2)}\n`,

@@ -212,6 +212,15 @@ const get = (client, options) =>
 })();
 `;
 
+/** The Docker secrets a stack service mounts, in its current spec or its previous one (what a rollback restores). */
+async function mountedSecrets(service: string, which: 'current' | 'previous' = 'current'): Promise<string[]> {
+  const inspect = await lab.docker.getService(stackService(service)).inspect();
+  const spec = which === 'current' ? inspect.Spec : inspect.PreviousSpec;
+  return ((spec?.TaskTemplate?.ContainerSpec?.Secrets ?? []) as { SecretName: string }[]).map(
+    (secret) => secret.SecretName,
+  );
+}
+
 /** Each stack service's image (tag and digest), by service name. */
 async function serviceImages(): Promise<Record<string, string>> {
   const services = await lab.docker.listServices({ filters: { label: [`com.docker.stack.namespace=${STACK}`] } });
@@ -726,19 +735,18 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       expect(after).not.toBe(before);
       expect(result.sent).toBeGreaterThanOrEqual(2000);
       expect(result.failed).toEqual([]);
-      // The API mounts the rotated secret's new version; the old version is gone from the swarm.
-      const spec = (await lab.docker.getService(stackService('api')).inspect()).Spec.TaskTemplate.ContainerSpec;
-      const mounted = (spec.Secrets as { SecretName: string }[]).map((secret) => secret.SecretName);
-      expect(mounted).toContain('swarmlab_admin_password_v2');
+      // The API mounts the rotated secret's new version. The old one stays only because the API's previous spec
+      // (what npm run rollback goes back to) mounts it; a later deploy removes it.
+      expect(await mountedSecrets('api')).toContain('swarmlab_admin_password_v2');
+      expect(await mountedSecrets('api', 'previous')).toContain('swarmlab_admin_password_v1');
       const secrets = (await lab.docker.listSecrets()).map((secret) => secret.Spec?.Name);
-      expect(secrets).toContain('swarmlab_admin_password_v2');
-      expect(secrets).not.toContain('swarmlab_admin_password_v1');
-      // The rotation changed the lab state Jenkins deploys with: it mounts the new one, and the old one is gone too.
-      const jenkinsSecrets = (await lab.docker.getService(stackService('jenkins')).inspect()).Spec.TaskTemplate
-        .ContainerSpec.Secrets as { SecretName: string }[];
-      const states = secrets.filter((name) => name?.startsWith(`${STACK}_lab_state_`));
-      expect(states).toHaveLength(1);
-      expect(jenkinsSecrets.map((secret) => secret.SecretName)).toContain(states[0]);
+      expect(secrets).toEqual(expect.arrayContaining(['swarmlab_admin_password_v1', 'swarmlab_admin_password_v2']));
+      // The rotation changed the lab state Jenkins deploys with: it mounts the new one, and only its previous spec the
+      // old one; no other lab state is left.
+      const states = secrets.filter((name) => name?.startsWith(`${STACK}_lab_state_`)).sort();
+      const jenkinsStates = [...(await mountedSecrets('jenkins')), ...(await mountedSecrets('jenkins', 'previous'))];
+      expect(states).toHaveLength(2);
+      expect(states).toEqual(jenkinsStates.filter((name) => name.startsWith(`${STACK}_lab_state_`)).sort());
     },
     20 * MINUTE,
   );
@@ -823,6 +831,10 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       expect(await candidateService(lab)).toBeUndefined();
       const history = (await readFile(path.join(labDir, 'deploy/history.jsonl'), 'utf8')).trim().split('\n');
       expect(JSON.parse(history.at(-1)!)).toMatchObject({ sha, strategy: 'bluegreen', result: 'success' });
+      // The version from before the rotation: no spec, current or previous, mounts it now, so this deploy removed it.
+      expect((await lab.docker.listSecrets()).map((secret) => secret.Spec?.Name)).not.toContain(
+        'swarmlab_admin_password_v1',
+      );
     },
     20 * MINUTE,
   );

@@ -90,18 +90,18 @@ export async function ensureLabStateSecret(lab: Lab, state: string): Promise<str
 }
 
 /**
- * Removes the Docker secrets this lab made that no service uses any more: older versions of the lab secrets, and
- * those named by content (Docker client certificate, Slack URL, lab state) that `inUse`, the stack just deployed,
- * no longer names. Returns their names.
+ * Removes the Docker secrets this lab made that nothing needs any more: older versions of the lab secrets, and those
+ * named by content (Docker client certificate, Slack URL, lab state), unless `keep` names them. Deploy keeps the
+ * ones the stack it just deployed uses and the ones the services' previous specs use (previousSpecSecrets), so
+ * `npm run rollback` can still go back; a later deploy removes those. Returns their names.
  */
-export async function pruneOldSecrets(lab: Lab, versions: Versions, inUse: readonly string[]): Promise<string[]> {
+export async function pruneOldSecrets(lab: Lab, versions: Versions, keep: readonly string[]): Promise<string[]> {
   const removed: string[] = [];
   for (const secret of await lab.docker.listSecrets({ filters: { label: ['swarmlab.secret'] } })) {
     const labels = secret.Spec?.Labels ?? {};
     const version = labels['swarmlab.version'];
-    if (version === undefined) {
-      if (inUse.includes(secret.Spec?.Name ?? '')) continue;
-    } else {
+    if (keep.includes(secret.Spec?.Name ?? '')) continue;
+    if (version !== undefined) {
       const current = versions[labels['swarmlab.secret'] ?? ''];
       if (current === undefined || Number(version) >= current) continue;
     }
@@ -116,6 +116,16 @@ export async function pruneOldSecrets(lab: Lab, versions: Versions, inUse: reado
 }
 
 type Service = Awaited<ReturnType<Docker['listServices']>>[number];
+
+/** The Docker secrets the stack's services' previous specs mount: what `docker service rollback` goes back to. */
+export async function previousSpecSecrets(lab: Lab): Promise<string[]> {
+  type Spec = { TaskTemplate?: { ContainerSpec?: { Secrets?: { SecretName?: string }[] } } };
+  return (await stackServices(lab)).flatMap((service) =>
+    ((service as { PreviousSpec?: Spec }).PreviousSpec?.TaskTemplate?.ContainerSpec?.Secrets ?? []).flatMap(
+      (secret) => secret.SecretName ?? [],
+    ),
+  );
+}
 type Task = Awaited<ReturnType<Docker['listTasks']>>[number];
 
 export async function stackServices(lab: Lab): Promise<Service[]> {
