@@ -7,7 +7,7 @@
 // i-<input hash>, and an engine that finds that tag in the registry deploys the image already there instead of
 // building it again.
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { $ } from 'zx';
@@ -78,8 +78,10 @@ export async function imageInputHash(inputs: ImageInputs, root: string = REPO_RO
   for (const [base, digest] of Object.entries(inputs.baseDigests).sort()) lines.push(`base ${base} ${digest}`);
   for (const file of await contextFiles(context)) {
     const full = path.join(context, file);
-    const executable = ((await stat(full)).mode & 0o111) !== 0;
-    lines.push(`file ${file} ${executable ? 'x' : '-'} ${sha256(await readFile(full))}`);
+    const info = await lstat(full);
+    // A symbolic link reaches the build as a link (docker does not follow it): its target is what counts.
+    if (info.isSymbolicLink()) lines.push(`link ${file} ${await readlink(full)}`);
+    else lines.push(`file ${file} ${(info.mode & 0o111) !== 0 ? 'x' : '-'} ${sha256(await readFile(full))}`);
   }
   return sha256(lines.join('\n'));
 }

@@ -1,6 +1,6 @@
 // What an image is built from (scripts/lib/image-inputs.ts): the hash that lets an engine deploy the registry's image
 // instead of building it again. It must change with everything that changes the image, and with nothing else.
-import { chmod, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -127,6 +127,19 @@ describe('imageInputHash', () => {
 
     for (const [what, value] of Object.entries(changed)) expect(value, what).not.toBe(before);
     expect(new Set(Object.values(changed)).size).toBe(Object.keys(changed).length);
+  });
+
+  it('when the context holds a link to a folder, then the link counts by its target, and the folder is not read', async () => {
+    await symlink('src', path.join(root, 'image/sources'));
+    try {
+      const withLink = await hash();
+      await unlink(path.join(root, 'image/sources'));
+      await symlink('elsewhere', path.join(root, 'image/sources'));
+
+      expect(await hash()).not.toBe(withLink);
+    } finally {
+      await unlink(path.join(root, 'image/sources'));
+    }
   });
 
   it("when the lab's API image is hashed twice from this checkout, then both agree (another engine would too)", async () => {
