@@ -3,6 +3,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
+import { databaseUnavailable } from './db-errors.js';
 import type { Logger } from './logger.js';
 import { registerPoolMetrics, type Metrics } from './metrics.js';
 import { requestContext } from './request-context.js';
@@ -105,7 +106,7 @@ export class Database {
     try {
       return await query(db);
     } catch (error) {
-      if (!isConnectionError(error)) throw error;
+      if (!databaseUnavailable(error)) throw error;
       this.setReplicaHealthy(false, 'query failed');
       this.metrics.dbReadFallbacks.inc({ reason: 'replica_down' });
       this.metrics.dbReads.inc({ target: 'primary' });
@@ -187,12 +188,4 @@ export class Database {
     await this.replica?.$disconnect();
     await Promise.all(this.pools.map((pool) => pool.end()));
   }
-}
-
-const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006']);
-
-function isConnectionError(error: unknown): boolean {
-  const text = error instanceof Error ? `${error.message} ${String((error as { code?: unknown }).code)}` : '';
-  if ([...CONNECTION_ERROR_CODES].some((code) => text.includes(code))) return true;
-  return /connection|terminat|timeout|Can't reach database|DatabaseNotReachable/i.test(text);
 }

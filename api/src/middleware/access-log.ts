@@ -1,5 +1,7 @@
-// One access-log line per request, at a level chosen by status: 5xx error, 4xx warn, else http. A request
-// whose client went away before the answer was complete is logged as status 499 (nginx's "client closed").
+// One access-log line per request, at a level chosen by status: 5xx error, 4xx and 503 warn, else http (a 503 is
+// a moment of unavailability the client is told to retry: a database failover, a task shutting down). The error
+// handler's problem code (and why the database was unavailable) is in the line. A request whose client went away
+// before the answer was complete is logged as status 499 (nginx's "client closed").
 import type { RequestHandler, Response } from 'express';
 import type { Logger } from '../lib/logger.js';
 
@@ -23,7 +25,7 @@ export function accessLog(logger: Logger): RequestHandler {
     const started = process.hrtime.bigint();
     res.on('close', () => {
       const status = finalStatus(res);
-      const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'http';
+      const level = status >= 500 && status !== 503 ? 'error' : status >= 400 ? 'warn' : 'http';
       if (!logger.isLevelEnabled(level)) return;
       logger.log(level, 'request', {
         requestId: res.locals.requestId,
@@ -35,6 +37,7 @@ export function accessLog(logger: Logger): RequestHandler {
         ip: req.ip,
         userId: res.locals.user?.id,
         bytes: Number(res.getHeader('content-length') ?? 0) || undefined,
+        ...res.locals.problem,
       });
     });
     next();

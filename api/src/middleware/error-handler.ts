@@ -1,11 +1,16 @@
-// Turns anything thrown into RFC 9457 problem+json. Known failures keep their status and code; anything
-// else is a 500 that reveals nothing, logged with its stack.
+// Turns anything thrown into RFC 9457 problem+json. Known failures keep their status and code; a database that
+// cannot be used right now (failover, restart, full) is a 503 with Retry-After; anything else is a 500 that reveals
+// nothing, logged with its stack.
 import type { ErrorRequestHandler } from 'express';
 import { Prisma } from '../generated/prisma/client.js';
+import { databaseUnavailable } from '../lib/db-errors.js';
 import { AppError, type FieldError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import { PROBLEM_CONTENT_TYPE, problemTitle, problemType, type Problem } from '../lib/problem.js';
+
+/** Seconds a client should wait after a 503 for an unavailable database: about one Patroni failover. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 interface HttpParserError {
   type?: string;
@@ -38,6 +43,12 @@ function toAppError(error: unknown): AppError | undefined {
         return new AppError('validation-failed', 'a value is too long for its field', 400, { cause: error });
     }
   }
+  if (databaseUnavailable(error)) {
+    return new AppError('database-unavailable', 'the database is unavailable for a moment; retry later', 503, {
+      cause: error,
+      headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) },
+    });
+  }
   if (typeof parser?.status === 'number' && parser.status >= 400 && parser.status < 500) {
     return new AppError('bad-request', 'the request could not be processed', parser.status);
   }
@@ -56,6 +67,9 @@ export function errorHandler(logger: Logger, metrics: Metrics): ErrorRequestHand
     const code = known?.code ?? 'internal-error';
     if (!known) logger.error('request failed', { error, method: req.method, path: req.path });
     metrics.errors.inc({ code, status_code: String(status) });
+    // The access log's line for this request says what went wrong (one line, not two).
+    const reason = code === 'database-unavailable' ? databaseUnavailable(error) : undefined;
+    res.locals.problem = { code, ...(reason && { reason }) };
 
     const body: Problem = {
       type: problemType(code),

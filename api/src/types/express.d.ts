@@ -8,6 +8,8 @@ declare global {
       route?: string;
       /** Set by the authenticate middleware. */
       user?: AuthUser;
+      /** Set by the error handler: the problem's code, and why the database was unavailable (for the access log). */
+      problem?: { code: string; reason?: string };
     }
   }
 }
