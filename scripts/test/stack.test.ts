@@ -137,7 +137,8 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
         'prometheus',
         'pushgateway',
         'node-exporter',
-        'postgres-exporter',
+        'postgres-exporter1',
+        'postgres-exporter2',
         'jenkins',
       ].sort(),
     );
@@ -298,6 +299,28 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     const aliases = router.networks?.data?.aliases ?? [];
     expect(aliases).toEqual(expect.arrayContaining([CATALOGUE.database_url.host, CATALOGUE.database_replica_url.host]));
     expect(Object.keys(services.api!.networks ?? {})).toContain('data');
+  });
+
+  it('each PostgreSQL member has its own exporter, and Prometheus labels that exporter with the member and its node', async () => {
+    const prometheus = parse(await readFile(path.join(REPO_ROOT, 'monitoring/prometheus/prometheus.yml'), 'utf8')) as {
+      scrape_configs: { job_name: string; static_configs?: { targets: string[]; labels?: Record<string, string> }[] }[];
+    };
+    const job = prometheus.scrape_configs.find((config) => config.job_name === 'postgres-exporter')!;
+    const members = Object.keys(services).filter((name) => /^postgres\d+$/.test(name));
+    expect(members).toEqual(['postgres1', 'postgres2']);
+    for (const member of members) {
+      const exporter = `postgres-exporter${member.slice('postgres'.length)}`;
+      // Debian's exporter (0.11) takes one host here; a list is read as one URI and collects nothing.
+      expect(environment(services[exporter]!).DATA_SOURCE_URI).toMatch(new RegExp(`^${member}:5432/[^,]*$`));
+      expect(Object.keys(services[exporter]!.networks ?? {})).toEqual(expect.arrayContaining(['data', 'monitoring']));
+      // Node labels: db=1 on node2, db=2 on node3 (docker-compose.yml).
+      const node = `node${Number(/db == (\d)/.exec(String(services[member]!.deploy?.placement?.constraints))![1]) + 1}`;
+      expect(job.static_configs).toContainEqual({
+        targets: [`${exporter}:9187`],
+        labels: { member, instance: member, node },
+      });
+    }
+    expect(job.static_configs).toHaveLength(members.length);
   });
 });
 
