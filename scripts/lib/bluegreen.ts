@@ -43,10 +43,14 @@ const HAPROXY_RUNTIME_PORT = 9999;
 
 type Rendered = StackSpec & Record<string, unknown>;
 
-/** The rendered stack without the API: deployed first, so the live colour stays exactly as it is. */
-export function withoutApi(rendered: string): string {
+/**
+ * The rendered stack without the API (and `also`): deployed first, so the live colour stays exactly as it is. A
+ * first deploy also leaves Prometheus for later (scripts/deploy.ts FIRST_DEPLOY_LATER).
+ */
+export function withoutApi(rendered: string, also: readonly string[] = []): string {
   const stack = parse(rendered) as Rendered;
-  const { [LIVE]: _live, ...services } = stack.services;
+  const left = new Set([LIVE, ...also]);
+  const services = Object.fromEntries(Object.entries(stack.services).filter(([name]) => !left.has(name)));
   return stringify({ ...stack, services });
 }
 

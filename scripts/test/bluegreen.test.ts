@@ -138,6 +138,14 @@ describe('the stack during a blue/green release', () => {
     expect(promoted.image).toBe(original.image);
   });
 
+  it('when a first deploy leaves Prometheus for later too, then only the API and Prometheus are left out', () => {
+    const first = stackOf(withoutApi(rendered, ['prometheus']));
+    expect(Object.keys(stackOf(rendered).services).filter((name) => !first.services[name])).toEqual([
+      'api',
+      'prometheus',
+    ]);
+  });
+
   it('when the stack has no api switch label, then withLive refuses', () => {
     const stack = stackOf(rendered);
     delete stack.services.api!.deploy!.labels![SWITCH_LABEL];
