@@ -2,7 +2,8 @@
 // docs/monitoring.md "Grafana"): the dashboards' structure, the provisioning files, grafana.ini, and the PromQL of
 // every panel, annotation and variable sent to a real Prometheus (Debian's, a child process on 127.0.0.1 with the
 // lab's rule files). That Prometheus also scrapes the API's own metrics (api/src/lib/metrics.ts, served by this
-// test) so that the API and SLO panels are shown to return data, not only to parse.
+// test) and counters in the HAProxy edge's format, so that the API and SLO panels are shown to return data, not only
+// to parse. That every panel has data in a deployed lab is the end-to-end test's (lab/test/e2e.test.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -17,9 +18,19 @@ import { CATALOGUE } from '../lib/lab-secrets.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { requireDebianTools } from '../lib/debian-tools.js';
 import { freePort } from '../lib/pg-cluster.js';
+import {
+  dashboardFiles,
+  dashboards,
+  expressionsOf,
+  labelValuesOf,
+  panelsOf,
+  readDashboard,
+  regexLiteral,
+  toPromQL,
+  variablesOf as variablesOfDashboard,
+} from '../lib/grafana-dashboards.js';
 
 const GRAFANA = path.join(REPO_ROOT, 'monitoring/grafana');
-const DASHBOARDS = path.join(GRAFANA, 'dashboards');
 const DATASOURCES = path.join(GRAFANA, 'provisioning/datasources/datasources.yml');
 const PROVIDERS = path.join(GRAFANA, 'provisioning/dashboards/dashboards.yml');
 const GRAFANA_INI = path.join(GRAFANA, 'grafana.ini');
@@ -36,63 +47,7 @@ const DORA_METRICS = [
   'swarmlab_deploy_rollbacks_total',
   'swarmlab_deploy_time_to_restore_seconds',
 ];
-/** Values for Grafana's macros, as it would substitute them for a 1-hour range. */
-const MACROS: Record<string, string> = {
-  __rate_interval: '1m',
-  __interval: '30s',
-  __interval_ms: '30000',
-  __range: '1h',
-  __range_s: '3600',
-  __range_ms: '3600000',
-};
 
-interface DataSourceRef {
-  type?: string;
-  uid?: string;
-}
-interface Target {
-  refId: string;
-  expr?: string;
-  datasource?: DataSourceRef;
-}
-interface DataLink {
-  title: string;
-  url: string;
-}
-interface Panel {
-  id: number;
-  type: string;
-  title: string;
-  datasource?: DataSourceRef;
-  gridPos?: { h: number; w: number; x: number; y: number };
-  targets?: Target[];
-  fieldConfig?: { defaults?: { links?: DataLink[] } };
-  panels?: Panel[];
-}
-interface Variable {
-  name: string;
-  type: string;
-  datasource?: DataSourceRef;
-  query?: string | { query?: string };
-  includeAll?: boolean;
-  allValue?: string;
-  current?: { value?: string | string[] };
-}
-interface Annotation {
-  name: string;
-  datasource?: DataSourceRef;
-  expr?: string;
-}
-interface Dashboard {
-  id?: number | null;
-  uid: string;
-  title: string;
-  schemaVersion: number;
-  editable?: boolean;
-  panels: Panel[];
-  templating?: { list: Variable[] };
-  annotations?: { list: Annotation[] };
-}
 interface DataSource {
   name: string;
   uid: string;
@@ -104,81 +59,7 @@ interface DataSource {
   jsonData?: Record<string, unknown> & { derivedFields?: { datasourceUid?: string; url: string }[] };
 }
 
-const dashboardFiles = readdirSync(DASHBOARDS)
-  .filter((name) => name.endsWith('.json'))
-  .sort();
-const readDashboard = (file: string) => JSON.parse(readFileSync(path.join(DASHBOARDS, file), 'utf8')) as Dashboard;
-const dashboards = () => dashboardFiles.map((file) => ({ file, doc: readDashboard(file) }));
 const datasources = () => (parse(readFileSync(DATASOURCES, 'utf8')) as { datasources: DataSource[] }).datasources;
-
-/** Every panel that shows something: rows are replaced by the panels they hold when collapsed. */
-const panelsOf = (doc: Dashboard): Panel[] =>
-  doc.panels.flatMap((panel) => (panel.type === 'row' ? (panel.panels ?? []) : [panel]));
-
-/** One PromQL expression of a dashboard, with where it comes from. */
-interface Expression {
-  dashboard: string;
-  where: string;
-  expr: string;
-}
-
-/** A query variable's query: label_values(<selector>, <label>), query_result(<expr>), ... */
-const definitionOf = (variable: Variable) =>
-  (typeof variable.query === 'string' ? variable.query : (variable.query?.query ?? '')).trim();
-
-/** Every PromQL a dashboard sends: panel targets, annotations, and the selectors of label_values() variables. */
-function expressionsOf(file: string, doc: Dashboard): Expression[] {
-  const found: Expression[] = [];
-  for (const panel of panelsOf(doc)) {
-    for (const target of panel.targets ?? []) {
-      const uid = target.datasource?.uid ?? panel.datasource?.uid;
-      if (uid === 'prometheus' && target.expr) {
-        found.push({ dashboard: file, where: `panel "${panel.title}" ${target.refId}`, expr: target.expr });
-      }
-    }
-  }
-  for (const annotation of doc.annotations?.list ?? []) {
-    if (annotation.datasource?.uid === 'prometheus' && annotation.expr) {
-      found.push({ dashboard: file, where: `annotation "${annotation.name}"`, expr: annotation.expr });
-    }
-  }
-  for (const variable of doc.templating?.list ?? []) {
-    if (variable.type !== 'query' || variable.datasource?.uid !== 'prometheus') continue;
-    const definition = definitionOf(variable);
-    const selector =
-      /^label_values\((.+),\s*\w+\)$/.exec(definition)?.[1] ?? /^query_result\((.+)\)$/.exec(definition)?.[1];
-    if (selector) found.push({ dashboard: file, where: `variable $${variable.name}`, expr: selector });
-  }
-  return found;
-}
-
-/**
- * The expression as Grafana would send it: macros ($__rate_interval, ...) and the dashboard's variables ($route,
- * ${route:regex}, [[route]]) replaced by concrete values: `chosen` ones, else the variable's current value, else
- * `.*` (All). `$1` (label_replace) stays; an unknown variable throws.
- */
-function toPromQL(expr: string, variables: Variable[], chosen: Record<string, string> = {}): string {
-  const values = new Map(
-    variables.map((variable) => {
-      const current = variable.current?.value;
-      const concrete = Array.isArray(current) ? current[0] : current;
-      const all = variable.allValue ?? '.*';
-      const value = variable.includeAll || concrete === undefined || concrete === '$__all' ? all : concrete;
-      return [variable.name, chosen[variable.name] ?? value] as const;
-    }),
-  );
-  return expr.replace(
-    /\$\{(\w+)(?::[\w]+)?\}|\[\[(\w+)(?::[\w]+)?\]\]|\$(\w+)/g,
-    (match, braced?: string, bracketed?: string, bare?: string) => {
-      const name = (braced ?? bracketed ?? bare)!;
-      if (/^\d+$/.test(name)) return match;
-      if (Object.hasOwn(MACROS, name)) return MACROS[name]!;
-      const value = values.get(name);
-      if (value === undefined) throw new Error(`unknown variable $${name} in: ${expr}`);
-      return value;
-    },
-  );
-}
 
 /** A minimal INI reader (sections, `key = value`, `;` and `#` comments), enough for grafana.ini. */
 function parseIni(text: string): Record<string, Record<string, string>> {
@@ -233,7 +114,22 @@ async function startApiMetrics(): Promise<number> {
     metrics.replicaLag.set(0.2);
     metrics.replicaUp.set(1);
   };
-  apiServer = createServer((_req, res) => {
+  // The HAProxy edge's answers, as its exporter writes them (the SLO counts at the edge: rules/slo.yml).
+  let edgeAnswers = 0;
+  const edge = () => {
+    edgeAnswers += 100;
+    return ['2xx', '5xx']
+      .map(
+        (code) =>
+          `haproxy_backend_http_responses_total{proxy="api",code="${code}"} ${code === '2xx' ? edgeAnswers : 1}`,
+      )
+      .join('\n');
+  };
+  apiServer = createServer((req, res) => {
+    if (req.url === '/edge') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`${edge()}\n`);
+      return;
+    }
     traffic();
     metrics.registry.metrics().then(
       (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
@@ -283,7 +179,10 @@ beforeAll(async () => {
   const config = {
     global: { scrape_interval: '1s', evaluation_interval: '1s' },
     rule_files: ruleFiles,
-    scrape_configs: [{ job_name: 'api', static_configs: [{ targets: [`127.0.0.1:${apiPort}`] }] }],
+    scrape_configs: [
+      { job_name: 'api', static_configs: [{ targets: [`127.0.0.1:${apiPort}`] }] },
+      { job_name: 'edge-fallback', metrics_path: '/edge', static_configs: [{ targets: [`127.0.0.1:${apiPort}`] }] },
+    ],
   };
   // JSON is YAML: no quoting to get wrong.
   await writeFile(path.join(workDir, 'prometheus.yml'), JSON.stringify(config, null, 2));
@@ -321,7 +220,7 @@ afterAll(async () => {
 
 describe('Grafana dashboards', () => {
   it('when the dashboards are read, then each parses and has a stable uid (swarmlab-<file>) and a title, all unique', () => {
-    expect(dashboardFiles).toEqual(EXPECTED_DASHBOARDS.map((name) => `${name}.json`));
+    expect(dashboardFiles()).toEqual(EXPECTED_DASHBOARDS.map((name) => `${name}.json`));
     const all = dashboards();
     for (const { file, doc } of all) {
       expect(doc.uid, file).toBe(`swarmlab-${file.replace(/\.json$/, '')}`);
@@ -523,13 +422,13 @@ describe('Grafana provisioning', () => {
     // The home dashboard is one of ours, where the provider mounts them.
     const home = ini.dashboards?.default_home_dashboard_path ?? '';
     expect(home.startsWith('/etc/grafana/dashboards/')).toBe(true);
-    expect(dashboardFiles).toContain(path.basename(home));
+    expect(dashboardFiles()).toContain(path.basename(home));
   });
 });
 
 describe('PromQL of every panel, on a real Prometheus', () => {
   const expressions = () => dashboards().flatMap(({ file, doc }) => expressionsOf(file, doc));
-  const variablesOf = (file: string) => readDashboard(file).templating?.list ?? [];
+  const variablesOf = (file: string) => variablesOfDashboard(readDashboard(file));
 
   it('when every panel, annotation and variable query is sent to Prometheus, then each parses (status success)', async () => {
     const all = expressions();
@@ -573,11 +472,14 @@ describe('PromQL of every panel, on a real Prometheus', () => {
   });
 
   it("when Prometheus scrapes the API's own metrics, then every panel of the API and SLO dashboards returns data", async () => {
-    // Rates need two scrapes, and the SLO panels the recording rules evaluated after them.
+    // Rates need two scrapes, and the SLO panels the recording rules evaluated after them: the 30-day totals' group
+    // runs once a minute, at an offset of its own within the minute.
     await waitFor(
       'the recording rules to have data',
-      async () => ((await query('slo:api_error_ratio:rate3d')).data?.result.length ?? 0) > 0,
-      20_000,
+      async () =>
+        ((await query('slo:api_error_ratio:rate3d')).data?.result.length ?? 0) > 0 &&
+        ((await query('slo:api_edge_requests:increase30d')).data?.result.length ?? 0) > 0,
+      90_000,
     );
     const empty: string[] = [];
     for (const file of ['api.json', 'slo.json']) {
@@ -585,11 +487,11 @@ describe('PromQL of every panel, on a real Prometheus', () => {
       // that filters on a label the metric lacks then shows nothing, and fails here.
       const chosen: Record<string, string> = {};
       for (const variable of variablesOf(file).filter((v) => v.type === 'query')) {
-        const [, selector, label] = /^label_values\((.+),\s*(\w+)\)$/.exec(definitionOf(variable))!;
+        const { selector, label } = labelValuesOf(variable)!;
         const url = `${promUrl}/api/v1/label/${label}/values?${new URLSearchParams({ 'match[]': selector! })}`;
         const values = ((await (await fetch(url)).json()) as { data: string[] }).data;
         expect(values.length, `${file}: $${variable.name} offers values`).toBeGreaterThan(0);
-        chosen[variable.name] = values[0]!.replace(/[.*+?^${}()|[\]\\]/g, '\\\\$&');
+        chosen[variable.name] = regexLiteral(values[0]!);
       }
       for (const { where, expr } of expressionsOf(file, readDashboard(file))) {
         if (where.startsWith('annotation')) continue; // deploy markers: the deploys' metrics, not the API's
@@ -601,7 +503,7 @@ describe('PromQL of every panel, on a real Prometheus', () => {
       }
     }
     expect(empty).toEqual([]);
-  }, 40_000);
+  }, 120_000);
 
   it('when an expression is broken or names an unknown variable, then the check refuses it (the check can fail)', async () => {
     const broken = await query(
@@ -620,6 +522,6 @@ describe('PromQL of every panel, on a real Prometheus', () => {
         'label_replace(rate(x{route=~"$route"}[$__rate_interval]), "a", "$1", "b", "(.*)")',
         variablesOf('api.json'),
       ),
-    ).toBe('label_replace(rate(x{route=~".*"}[1m]), "a", "$1", "b", "(.*)")');
+    ).toBe('label_replace(rate(x{route=~".*"}[60s]), "a", "$1", "b", "(.*)")');
   });
 });
