@@ -56,7 +56,7 @@ export interface BackupRow {
 }
 
 export interface ReportData {
-  period: { start: string; end: string; days: number; stepSeconds: number };
+  period: { start: string; end: string; days: number; chartStart: string; stepSeconds: number };
   generatedAt: string;
   prometheusUrl: string;
   traffic: {
@@ -171,7 +171,8 @@ export async function collectReport(
 ): Promise<ReportData> {
   const instant = instantQueries(period);
   const ranges = rangeQueries(period);
-  const rangeStart = new Date(period.start.getTime() + period.stepSeconds * 1000);
+  // Each point of a chart is a rate over the step before it: the first one is a step after the charts' start.
+  const rangeStart = new Date(period.chartStart.getTime() + period.stepSeconds * 1000);
   const started = Date.now();
 
   const instantEntries = Object.entries(instant);
@@ -341,6 +342,7 @@ export async function collectReport(
       start: period.start.toISOString(),
       end: period.end.toISOString(),
       days: period.days,
+      chartStart: period.chartStart.toISOString(),
       stepSeconds: period.stepSeconds,
     },
     generatedAt: now().toISOString(),

@@ -8,7 +8,7 @@ import { lineChart, type Chart } from './charts.js';
 import { collectReport, type ReportData } from './collect.js';
 import type { Logger } from './logger.js';
 import type { PrometheusClient } from './prometheus.js';
-import { periodOf, SLO } from './queries.js';
+import { EDGE_ANSWERS, periodOf, SLO, type Period } from './queries.js';
 import { renderHtml, renderText, titleOf } from './render.js';
 import { reportName } from './report-files.js';
 
@@ -34,7 +34,7 @@ export interface GeneratedReport {
 }
 
 async function drawCharts(data: ReportData): Promise<Map<string, Chart | null>> {
-  const domain = { start: new Date(data.period.start), end: new Date(data.period.end) };
+  const domain = { start: new Date(data.period.chartStart), end: new Date(data.period.end) };
   const charts = await Promise.all([
     lineChart({
       name: 'throughput',
@@ -92,9 +92,21 @@ async function publish(temp: string, dir: string) {
   await rm(old, { recursive: true, force: true });
 }
 
+/**
+ * The period, its charts starting where the lab's traffic does: the first point of the edge's answer counters over
+ * the period (at the period's own step), so that a lab younger than the period gets charts of its own age.
+ */
+async function periodWithData(options: GenerateOptions): Promise<Period> {
+  const whole = periodOf(options.end, options.days);
+  const first = new Date(whole.chartStart.getTime() + whole.stepSeconds * 1000);
+  const answer = await options.prometheus.queryRange(EDGE_ANSWERS, first, whole.end, whole.stepSeconds);
+  const times = answer.flatMap((series) => series.points.map((point) => point.t));
+  return times.length > 0 ? periodOf(options.end, options.days, new Date(Math.min(...times))) : whole;
+}
+
 export async function generateReport(options: GenerateOptions): Promise<GeneratedReport> {
   const { logger } = options;
-  const period = periodOf(options.end, options.days);
+  const period = await periodWithData(options);
   logger.info('report started', {
     start: period.start.toISOString(),
     end: period.end.toISOString(),

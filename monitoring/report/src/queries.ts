@@ -1,8 +1,12 @@
 // The PromQL of every section of the report, built from the names that exist (docs/monitoring.md, docs/api.md):
+//   - the answers users got, counted at the edge as the SLO counts them (monitoring/prometheus/rules/slo.yml, the
+//     same selectors): Traefik's services api and api-next, or the HAProxy fallback's backends api and api_next. The
+//     requests, the 5xx, the throughput and error-ratio charts and the SLO come from there, so that a 503 the edge
+//     gave itself (no API task ready) is counted;
 //   - the API's histogram http_request_duration_seconds{method,route,status_code} (api/src/lib/metrics.ts), job
-//     "api": its _count is the request counter (there is no http_requests_total), its _bucket the latency;
-//   - the SLO of monitoring/prometheus/rules/slo.yml: 99.9% of requests without a 5xx over 30 days (the 5xx ratio
-//     is computed here from the raw counter, as the SLO dashboard does: the slo:* rules only hold short windows);
+//     "api": per route (its _count by route, its _bucket the latency), which the edge does not know;
+//   - the SLO: 99.9% of requests without a 5xx over 30 days, computed here from the raw counters (the report's
+//     Prometheus may hold no recording rules);
 //   - ALERTS{alertstate="firing"}, as Prometheus records its alerts;
 //   - what the jobs push to the Pushgateway: swarmlab_deploy_* (scripts/lib/dora.ts), swarmlab_backup_* and
 //     swarmlab_restore_drill_*.
@@ -12,6 +16,18 @@ export const SLO = { objective: 0.999, windowDays: 30 } as const;
 
 /** Alerts are counted at this resolution: a start is a minute firing that was not firing the minute before. */
 export const ALERT_RESOLUTION = '1m';
+
+const EDGE_TRAEFIK = 'traefik_service_requests_total{job="traefik", service=~"api(-next)?@swarm"';
+const EDGE_HAPROXY = 'haproxy_backend_http_responses_total{job="edge-fallback", proxy=~"api|api_next"';
+/** The two edges' selectors (without the closing brace): the SLO's rules use the same (a test compares them). */
+export const EDGE_SELECTORS = [EDGE_TRAEFIK, EDGE_HAPROXY];
+/** The edge's answers (all, or 5xx only) as `fn` (increase, rate) over `range`: whichever edge has series. */
+const edge = (fn: 'increase' | 'rate', range: string, only5xx = false) =>
+  only5xx
+    ? `(sum(${fn}(${EDGE_TRAEFIK}, code=~"5.."}[${range}])) or sum(${fn}(${EDGE_HAPROXY}, code="5xx"}[${range}])) or vector(0))`
+    : `(sum(${fn}(${EDGE_TRAEFIK}}[${range}])) or sum(${fn}(${EDGE_HAPROXY}}[${range}])))`;
+/** The edge's answer counters, summed: where they exist, the lab served traffic (the charts start there). */
+export const EDGE_ANSWERS = `(sum(${EDGE_TRAEFIK}}) or sum(${EDGE_HAPROXY}}))`;
 
 const COUNT = 'http_request_duration_seconds_count{job="api"}';
 const COUNT_5XX = 'http_request_duration_seconds_count{job="api", status_code=~"5.."}';
@@ -29,19 +45,35 @@ export interface Period {
   start: Date;
   end: Date;
   days: number;
+  /** Where the charts start: the period's start, or later when the lab's data begins later (a young lab). */
+  chartStart: Date;
   /** The chart resolution: one point per step, each a rate over the step before it. */
   stepSeconds: number;
 }
 
-/** Chart steps, smallest first: the first that keeps a chart under MAX_POINTS is taken. */
-const STEPS = [300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400];
+/** Chart steps, smallest first: the first that keeps a chart under MAX_POINTS is taken (a minute: 4 scrapes). */
+const STEPS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400];
 const MAX_POINTS = 400;
 
-/** The `days` days that end at `end`, with the chart step for that length. */
-export function periodOf(end: Date, days: number): Period {
-  const seconds = days * 86_400;
-  const stepSeconds = STEPS.find((step) => seconds / step <= MAX_POINTS) ?? STEPS.at(-1)!;
-  return { start: new Date(end.getTime() - seconds * 1000), end, days, stepSeconds };
+const stepFor = (seconds: number) => STEPS.find((step) => seconds / step <= MAX_POINTS) ?? STEPS.at(-1)!;
+
+/**
+ * The `days` days that end at `end`. Its charts span the whole period, or, when the data begins later (`dataSince`:
+ * a lab younger than the period), from one step before it, with a step for that span: a lab of 20 minutes gets 20
+ * minutes of lines, not a dot at the right edge of a week.
+ */
+export function periodOf(end: Date, days: number, dataSince?: Date): Period {
+  const start = new Date(end.getTime() - days * 86_400_000);
+  const periodStep = stepFor(days * 86_400);
+  let chartStart = start;
+  if (dataSince && dataSince.getTime() - periodStep * 1000 > start.getTime()) {
+    chartStart = new Date(Math.max(start.getTime(), dataSince.getTime() - periodStep * 1000));
+  }
+  const span = (end.getTime() - chartStart.getTime()) / 1000;
+  const stepSeconds = stepFor(span);
+  // A whole number of steps back from the end, so that the last point is the end.
+  chartStart = new Date(end.getTime() - Math.ceil(span / stepSeconds) * stepSeconds * 1000);
+  return { start, end, days, chartStart, stepSeconds };
 }
 
 /** Instant queries at the end of the period. */
@@ -49,8 +81,8 @@ export function instantQueries(period: Period) {
   const range = `${period.days}d`;
   const slo = `${SLO.windowDays}d`;
   return {
-    requests: `sum(increase(${COUNT}[${range}]))`,
-    errors: `sum(increase(${COUNT_5XX}[${range}]))`,
+    requests: edge('increase', range),
+    errors: edge('increase', range, true),
     requestsByRoute: `sum by (route) (increase(${COUNT}[${range}]))`,
     errorsByRoute: `sum by (route) (increase(${COUNT_5XX}[${range}]))`,
     ...(Object.fromEntries(
@@ -59,8 +91,8 @@ export function instantQueries(period: Period) {
         [`${name}ByRoute`, `histogram_quantile(${q}, sum by (le, route) (increase(${BUCKET}[${range}])))`],
       ]),
     ) as Record<QuantileName | `${QuantileName}ByRoute`, string>),
-    sloRequests: `sum(increase(${COUNT}[${slo}]))`,
-    sloErrors: `sum(increase(${COUNT_5XX}[${slo}]))`,
+    sloRequests: edge('increase', slo),
+    sloErrors: edge('increase', slo, true),
     alertStarts: `sum by (alertname, severity) (count_over_time((${FIRING} unless ${FIRING} offset ${ALERT_RESOLUTION})[${range}:${ALERT_RESOLUTION}]))`,
     alertMinutes: `sum by (alertname, severity) (count_over_time(${FIRING}[${range}:${ALERT_RESOLUTION}]))`,
     deploys: `sum by (result, strategy) (increase(swarmlab_deploy_total[${range}]))`,
@@ -79,8 +111,8 @@ export function instantQueries(period: Period) {
 export function rangeQueries(period: Period) {
   const window = `${period.stepSeconds}s`;
   return {
-    throughput: `sum(rate(${COUNT}[${window}]))`,
-    errorRatio: `(sum(rate(${COUNT_5XX}[${window}])) or vector(0)) / sum(rate(${COUNT}[${window}]))`,
+    throughput: edge('rate', window),
+    errorRatio: `${edge('rate', window, true)} / ${edge('rate', window)}`,
     ...Object.fromEntries(
       QUANTILES.map(({ name, q }) => [
         `latency_${name}`,

@@ -351,14 +351,17 @@ export function renderHtml(data: ReportData, options: RenderOptions): string {
 
           <section id="throughput">
             <h2>Throughput</h2>
-            <p>${fmt.int(t.requests)} API requests, ${fmt.rate(t.throughput)} on average.</p>
-            ${figure(chart('throughput'), options, `Requests per second, all routes (rate over ${data.period.stepSeconds / 60} min).`)}
+            <p>${fmt.int(t.requests)} API requests answered at the edge, ${fmt.rate(t.throughput)} on average.</p>
+            ${figure(chart('throughput'), options, `Requests per second at the edge, all routes (rate over ${data.period.stepSeconds / 60} min).`)}
           </section>
 
           <section id="errors">
             <h2>Error rate</h2>
-            <p>${fmt.int(t.errors)} responses with a 5xx status: ${fmt.percent(t.errorRatio, 3)} of all requests.</p>
-            ${figure(chart('error-ratio'), options, 'Share of requests answered with a 5xx; the dashed line is the error budget rate (0.1%).')}
+            <p>
+              ${fmt.int(t.errors)} answers with a 5xx status at the edge (its own 503s, when no API task was ready,
+              included): ${fmt.percent(t.errorRatio, 3)} of all requests.
+            </p>
+            ${figure(chart('error-ratio'), options, 'Share of requests answered with a 5xx at the edge; the dashed line is the error budget rate (0.1%).')}
           </section>
 
           <section id="latency">
@@ -427,10 +430,10 @@ export function renderText(data: ReportData): string {
     `${fmt.time(data.period.start)} – ${fmt.time(data.period.end)} (${data.period.days} days), from ${data.prometheusUrl}`,
     '',
     'Throughput',
-    `  ${fmt.int(t.requests)} requests, ${fmt.rate(t.throughput)} on average`,
+    `  ${fmt.int(t.requests)} requests at the edge, ${fmt.rate(t.throughput)} on average`,
     '',
     'Error rate',
-    `  ${fmt.int(t.errors)} 5xx: ${fmt.percent(t.errorRatio, 3)}`,
+    `  ${fmt.int(t.errors)} 5xx at the edge: ${fmt.percent(t.errorRatio, 3)}`,
     '',
     'Latency',
     `  p50 ${fmt.duration(t.p50)}, p95 ${fmt.duration(t.p95)}, p99 ${fmt.duration(t.p99)}`,

@@ -13,8 +13,9 @@ import type { BackupRow } from '../src/collect.js';
 import { generateReport } from '../src/generate.js';
 import { silentLogger } from '../src/logger.js';
 import { createPrometheusClient, PrometheusError } from '../src/prometheus.js';
+import { EDGE_SELECTORS } from '../src/queries.js';
 import { freePort } from '../../../scripts/lib/pg-cluster.js';
-import { labWeek, MALICIOUS_ROUTE } from './factories/lab-week.js';
+import { labWeek, MALICIOUS_ROUTE, youngLab } from './factories/lab-week.js';
 import { startPrometheus, type TestPrometheus } from './helpers/prometheus.js';
 import { startSmtpReceiver } from './helpers/smtp.js';
 
@@ -22,9 +23,11 @@ import { startSmtpReceiver } from './helpers/smtp.js';
 const END = Math.floor(Date.now() / 3_600_000) * 3600 - 3600;
 const END_DATE = new Date(END * 1000);
 const week = labWeek(END);
+const young = youngLab(END);
 
 let prometheus: TestPrometheus;
 let empty: TestPrometheus;
+let youngPrometheus: TestPrometheus;
 const dirs: string[] = [];
 
 const tempDir = async () => {
@@ -61,11 +64,15 @@ function unbalancedTags(markup: string): string[] {
 const VOID_HTML = /<(meta|img|br|hr|link|input)\b[^>]*>/g;
 
 beforeAll(async () => {
-  [prometheus, empty] = await Promise.all([startPrometheus(week.history), startPrometheus()]);
+  [prometheus, empty, youngPrometheus] = await Promise.all([
+    startPrometheus(week.history),
+    startPrometheus(),
+    startPrometheus(young.history),
+  ]);
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all([prometheus?.stop(), empty?.stop()]);
+  await Promise.all([prometheus?.stop(), empty?.stop(), youngPrometheus?.stop()]);
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 }, 30_000);
 
@@ -213,6 +220,41 @@ describe('weekly report › a known week', () => {
   });
 });
 
+describe('weekly report › a lab younger than the week', () => {
+  it('when the report counts answers at the edge, then it selects them as the SLO rules do', async () => {
+    const rules = await readFile(path.join(import.meta.dirname, '../../prometheus/rules/slo.yml'), 'utf8');
+    for (const selector of EDGE_SELECTORS) expect(rules).toContain(selector);
+  });
+
+  it('when the lab is 20 minutes old, then its charts span its life, a minute a point, and draw lines, not a dot', async () => {
+    const { data, dir } = await generate(youngPrometheus.url, await tempDir());
+
+    expect(data.period.start).toBe(new Date((END - 7 * 86_400) * 1000).toISOString());
+    const chartStart = new Date(data.period.chartStart).getTime() / 1000;
+    expect(chartStart).toBeLessThanOrEqual(young.expected.from);
+    expect(chartStart).toBeGreaterThanOrEqual(END - 3600);
+    expect(data.period.stepSeconds).toBe(60);
+    expect(data.series.throughput[0]!.points.length).toBeGreaterThanOrEqual(15);
+    for (const file of ['throughput.svg', 'error-ratio.svg', 'latency.svg']) {
+      const svg = await readFile(path.join(dir, file), 'utf8');
+      const lines = [...svg.matchAll(/<path\b[^>]*\sd="(M[^"]+)"/g)].map((match) => match[1]!.split('L').length);
+      expect(Math.max(...lines), `${file}: the longest line's points`).toBeGreaterThan(10);
+    }
+  });
+
+  it("when the edge answered 503 itself while no API task was ready, then those answers count as errors (the API's metrics never saw them)", async () => {
+    const { data } = await generate(youngPrometheus.url, await tempDir());
+
+    expect(data.traffic.errors! / young.expected.errors).toBeCloseTo(1, 1);
+    expect(data.traffic.requests! / young.expected.requests).toBeCloseTo(1, 1);
+    expect(data.slo!.errors / young.expected.errors).toBeCloseTo(1, 1);
+    expect(data.slo!.availability).toBeLessThan(0.99);
+    // The routes come from the API, which answered every request it got.
+    expect(data.routes).toEqual([expect.objectContaining({ route: '/v1/items', errors: 0 })]);
+    expect(Math.max(...data.series.errorRatio[0]!.points.map((point) => point.v))).toBeGreaterThan(0.2);
+  });
+});
+
 describe('weekly report › an empty or absent Prometheus', () => {
   it('when Prometheus holds no data, then the report is still complete and says "no data" in every section', async () => {
     const { dir, data } = await generate(empty.url, await tempDir());
@@ -253,9 +295,10 @@ describe('weekly report › an empty or absent Prometheus', () => {
 
     expect(failure).toBeInstanceOf(PrometheusError);
     const message = (failure as PrometheusError).message;
-    expect(message).toContain(`${url}/api/v1/query`);
+    // The first query asks where the lab's data begins (the edge's answers).
+    expect(message).toContain(`${url}/api/v1/query_range`);
     expect(message).toMatch(/connection refused.*ECONNREFUSED/);
-    expect(message).toMatch(/query: .*http_request_duration_seconds|query: .*swarmlab_|query: .*ALERTS/);
+    expect(message).toMatch(/query: .*haproxy_backend_http_responses_total/);
     expect(existsSync(out)).toBe(false);
   });
 

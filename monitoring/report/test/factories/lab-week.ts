@@ -20,6 +20,9 @@ export const TRAFFIC = [
   { method: 'GET', route: MALICIOUS_ROUTE, status: '200', rate: 0.4, le: '0.25' },
 ];
 
+/** The HAProxy fallback edge's backend of the API, as Prometheus labels it (monitoring/prometheus/prometheus.yml). */
+const EDGE = { job: 'edge-fallback', instance: 'edge-fallback@10.0.1.9', proxy: 'api' };
+
 export function labWeek(end: number) {
   const from = end - 8 * DAY;
   const start = end - 7 * DAY;
@@ -45,6 +48,17 @@ export function labWeek(end: number) {
       labels,
       interval: 120,
       value: (t) => count(t) * Number(traffic.le) * 0.9,
+    });
+  }
+
+  // --- the edge (the HAProxy fallback's backend `api`): the same answers, counted by status class ---
+  for (const code of ['2xx', '4xx', '5xx']) {
+    const rate = TRAFFIC.filter((traffic) => `${traffic.status[0]}xx` === code).reduce((sum, t) => sum + t.rate, 0);
+    series.push({
+      name: 'haproxy_backend_http_responses_total',
+      labels: { ...EDGE, code },
+      interval: 120,
+      value: (t) => rate * (t - from),
     });
   }
 
@@ -189,4 +203,45 @@ export function labWeek(end: number) {
     },
   };
   return { history, expected };
+}
+
+/**
+ * A lab 20 minutes old at `end`: 5 requests/s answered by the API, and for one minute, 10 minutes before the end,
+ * 2 requests/s more that the edge answered 503 itself (no API task was ready), which the API never saw.
+ */
+export function youngLab(end: number) {
+  const from = end - 20 * MINUTE;
+  const outage = { from: end - 10 * MINUTE, to: end - 9 * MINUTE, rate: 2 };
+  const rate = 5;
+  const series: FedSeries[] = [];
+  const labels = { job: 'api', instance: 'api@10.0.1.5', method: 'GET', route: '/v1/items', status_code: '200' };
+  const count = (t: number) => rate * (t - from);
+  for (const le of LE) {
+    series.push({
+      name: 'http_request_duration_seconds_bucket',
+      labels: { ...labels, le },
+      interval: 60,
+      value: (t) => (Number(le) >= 0.025 ? count(t) : 0),
+    });
+  }
+  series.push({ name: 'http_request_duration_seconds_count', labels, interval: 60, value: count });
+  series.push({ name: 'http_request_duration_seconds_sum', labels, interval: 60, value: (t) => count(t) * 0.02 });
+  series.push({
+    name: 'haproxy_backend_http_responses_total',
+    labels: { ...EDGE, code: '2xx' },
+    interval: 60,
+    value: count,
+  });
+  series.push({
+    name: 'haproxy_backend_http_responses_total',
+    labels: { ...EDGE, code: '5xx' },
+    interval: 60,
+    value: (t) => outage.rate * Math.max(0, Math.min(t, outage.to) - outage.from),
+  });
+  const errors = outage.rate * (outage.to - outage.from);
+  const history: History = { from, to: end, series };
+  return {
+    history,
+    expected: { from, requests: count(end) + errors, errors, errorRatio: errors / (count(end) + errors) },
+  };
 }
