@@ -1,6 +1,7 @@
 // `npm run bench:lab`: how long the lab takes from nothing to all healthy (docker driver, images cached), how long a
-// code-only redeploy takes, and how many requests fail during its rolling update under load. A benchmark, not a
-// test: figures never fail it. It uses a lab directory of its own and removes its lab at the end.
+// code-only redeploy takes, how many requests fail during its rolling update under load, and what a client writing
+// through the edge sees when the PostgreSQL leader crashes. A benchmark, not a test: figures never fail it. It uses
+// a lab directory of its own and removes its lab at the end.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,8 +9,11 @@ import { performance } from 'node:perf_hooks';
 import { $ } from 'zx';
 import { parseFlags, runCommand, StopError } from './lib/cli.js';
 import { formatMs, printTable, requireDocker } from './lib/docker.js';
+import { findLab } from './lib/lab-context.js';
+import { killServiceContainer, leaderByPatroni, storedTitles, writeThroughEdge } from './lib/lab-faults.js';
 import { LabClient } from './lib/lab-https.js';
 import { summary } from './lib/log.js';
+import { labPaths } from './lib/lab-secrets.js';
 import { REPO_ROOT } from './lib/paths.js';
 import { steadyStream } from './lib/steady-stream.js';
 
@@ -18,8 +22,11 @@ Usage: npm run bench:lab [-- --edge traefik|haproxy] [--replace] [--keep]
 
 1. from nothing: lab:up + deploy, timed until every service is healthy and the smoke test passes;
 2. a code-only redeploy (a new API image: a new commit id), timed, under a steady stream of authenticated reads
-   through the edge (4 in flight, at least 2,000 requests), counting the failed ones.
-Aims: under 3 min, under 60 s, zero failed. Uses its own LAB_DIR (a temporary folder) and the same host ports as
+   through the edge (4 in flight, at least 2,000 requests), counting the failed ones;
+3. the PostgreSQL leader's container killed (SIGKILL; Swarm restarts it) while a client writes items through the
+   edge for 60 s, one after the other: the longest gap between two acknowledged writes, the answers by status, and
+   acknowledged writes missing afterwards.
+Aims: under 3 min, under 60 s, zero failed; no acknowledged write lost and no 500 (the gap is a figure). Uses its own LAB_DIR (a temporary folder) and the same host ports as
 any lab: a lab already on this engine stops it unless --replace (which purges that lab first).
 
 Options:
@@ -79,6 +86,26 @@ async function main() {
     await npm('deploy', '--edge', flags.edge);
     const redeployMs = performance.now() - redeployStarted;
     const result = await stream.stop();
+
+    const lab = await findLab(labPaths(labDir), env);
+    const leader = await leaderByPatroni(lab);
+    if (!leader) throw new StopError('No single PostgreSQL leader in the lab: see npm run lab:status.');
+    const writes = writeThroughEdge(
+      (title) =>
+        client.request({
+          host: 'api',
+          method: 'POST',
+          path: '/v1/items',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ title, body: '', tags: [] }),
+        }),
+      60_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    await killServiceContainer(lab, leader);
+    const failover = await writes;
+    const stored = new Set(await storedTitles(lab, failover.prefix));
+    const lost = failover.acked.filter((title) => !stored.has(title)).length;
     client.close();
 
     printTable(
@@ -88,12 +115,25 @@ async function main() {
         ['nothing → all healthy (lab:up + deploy)', formatMs(upMs), `< ${formatMs(AIMS.upMs)}`],
         ['code-only redeploy', formatMs(redeployMs), `< ${formatMs(AIMS.redeployMs)}`],
         ['requests during the rolling update', `${result.sent} sent, ${result.failed.length} failed`, '0 failed'],
+        [`leader (${leader}) killed: longest gap between acknowledged writes`, formatMs(failover.longestGapMs), ''],
+        [
+          'writes through the edge during the failover',
+          Object.entries(failover.byStatus)
+            .map(([status, n]) => `${n} × ${status}`)
+            .join(', '),
+          'no 500',
+        ],
+        ['acknowledged writes lost', String(lost), '0'],
       ],
     );
     summary('Aims', {
       'from nothing': upMs < AIMS.upMs ? 'met' : 'missed',
       redeploy: redeployMs < AIMS.redeployMs ? 'met' : 'missed',
       'zero failed': result.failed.length === 0 ? 'met' : `missed: ${result.failed.slice(0, 3).join(' | ')}`,
+      failover:
+        lost === 0 && !failover.byStatus['500']
+          ? 'met'
+          : `missed: ${lost} lost, ${failover.byStatus['500'] ?? 0} × 500`,
     });
   } finally {
     if (!flags.keep) await npm('lab:down', '--purge').catch(() => undefined);

@@ -16,6 +16,14 @@ import { NETWORK, NODES } from '../../scripts/lib/lab-docker.js';
 import { LabClient, labHttp, type LabResponse } from '../../scripts/lib/lab-https.js';
 import { labPaths, STACK } from '../../scripts/lib/lab-secrets.js';
 import { labStateSecretName, packLabState, stateEnvironment } from '../../scripts/lib/lab-state.js';
+import {
+  killServiceContainer,
+  labelValues,
+  leaderByExporter,
+  leaderByPatroni,
+  storedTitles,
+  writeThroughEdge,
+} from '../../scripts/lib/lab-faults.js';
 import { labQuery, labQueryRange, panelsWithoutData } from '../../scripts/lib/lab-prometheus.js';
 import { runJob, serviceStates, stackService } from '../../scripts/lib/lab-swarm.js';
 import { labelsToDynamic, loadPolicyContext } from '../../scripts/lib/stack-policy.js';
@@ -97,25 +105,6 @@ async function execOnNode1(service: string, cmd: string[]): Promise<string | und
 const promQuery = (expr: string) =>
   execOnNode1('prometheus', ['promtool', 'query', 'instant', 'http://127.0.0.1:9090', expr]);
 
-/** One label's values across the answer of an instant query in the lab's Prometheus, sorted. */
-const seriesOf = async (expr: string, label: string) =>
-  (await labQuery(lab, expr)).map((series) => series.metric[label] ?? '').sort();
-
-/** The member Patroni reports as primary, if exactly one. */
-async function leaderByPatroni(): Promise<string | undefined> {
-  const leaders = await seriesOf('max by (member) (patroni_primary) == 1', 'member');
-  return leaders.length === 1 ? leaders[0] : undefined;
-}
-
-/** The member the exporters see out of recovery (pg_settings_in_hot_standby 0), if exactly one. */
-async function leaderByExporter(): Promise<string | undefined> {
-  const leaders = await seriesOf(
-    'max by (member) (pg_settings_in_hot_standby{job="postgres-exporter"}) == 0',
-    'member',
-  );
-  return leaders.length === 1 ? leaders[0] : undefined;
-}
-
 /**
  * Panels whose only source is an official image that cannot be pulled here (docs/monitoring.md): Traefik's TLS
  * metrics (the HAProxy fallback exports none) and cAdvisor's per-service use. Where those images run, none.
@@ -171,49 +160,6 @@ async function errorsLoggedSince(since: Date): Promise<Record<string, string[]>>
     if (lines.length > 0) found[name] = lines.slice(0, 5).map((line) => line.slice(0, 300));
   }
   return found;
-}
-
-/**
- * A client writing items through the public edge for `durationMs`, one after the other, 50 ms apart after a failure:
- * each answer's status, and the titles of the writes the API acknowledged (201). Bounded: at most 20,000 requests.
- */
-async function writeThroughEdge(durationMs: number) {
-  const prefix = `e2e-failover-${Date.now()}-`;
-  const acked: string[] = [];
-  const ackedAt: number[] = [];
-  const byStatus: Record<string, number> = {};
-  const end = Date.now() + durationMs;
-  for (let n = 0; Date.now() < end && n < 20_000; n++) {
-    const title = `${prefix}${n}`;
-    let status: string;
-    try {
-      status = String((await api('POST', '/v1/items', { title, body: '', tags: [] })).status);
-    } catch (error) {
-      status = (error as NodeJS.ErrnoException).code ?? 'network error';
-    }
-    byStatus[status] = (byStatus[status] ?? 0) + 1;
-    if (status === '201') {
-      acked.push(title);
-      ackedAt.push(Date.now());
-    } else {
-      // As a client would retry: not in a tight loop (the edge's 503 takes a millisecond).
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  const longestGapMs = Math.max(0, ...ackedAt.slice(1).map((at, i) => at - ackedAt[i]!));
-  return { prefix, acked, byStatus, longestGapMs };
-}
-
-/** SIGKILLs the running container of a stack service, on whichever node runs it (a crash, not a stop). */
-async function killServiceContainer(service: string) {
-  const nodes = new Map((await lab.docker.listNodes()).map((node) => [node.ID, node.Description?.Hostname]));
-  const [task] = await lab.docker.listTasks({
-    filters: { service: [stackService(service)], 'desired-state': ['running'] },
-  });
-  const node = NODES.find((candidate) => candidate.name === nodes.get(task?.NodeID ?? ''));
-  const container = task?.Status?.ContainerStatus?.ContainerID;
-  if (!node || !container) throw new Error(`no running task of ${service} to kill`);
-  await $({ quiet: true })`docker exec ${node.container} docker kill ${container}`;
 }
 
 /** Scales a stack service, as the operator would with the Docker CLI pointed at node1. */
@@ -550,13 +496,12 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         throw new Error(`${error.message}\nPrometheus' targets:\n${last.join('\n')}`);
       });
       // Each member watched by its own exporter, which reaches it: pg_up 1 for both, and its statistics labelled.
-      expect(await seriesOf('pg_up == 1', 'member')).toEqual(['postgres1', 'postgres2']);
-      expect(await seriesOf('max by (member) (pg_stat_database_xact_commit{datname="swarmlab"})', 'member')).toEqual([
-        'postgres1',
-        'postgres2',
-      ]);
+      expect(await labelValues(lab, 'pg_up == 1', 'member')).toEqual(['postgres1', 'postgres2']);
+      expect(
+        await labelValues(lab, 'max by (member) (pg_stat_database_xact_commit{datname="swarmlab"})', 'member'),
+      ).toEqual(['postgres1', 'postgres2']);
       // Patroni and the exporter agree on who leads: the leader is the member not in recovery.
-      expect(await leaderByExporter()).toBe(await leaderByPatroni());
+      expect(await leaderByExporter(lab)).toBe(await leaderByPatroni(lab));
     },
     4 * MINUTE,
   );
@@ -1174,12 +1119,17 @@ describe.sequential('the lab, end to end (docker driver)', () => {
     async () => {
       // The exercise so far: traffic, a failed login, an import, full, diff, incr and logical backups, a restore drill,
       // restores, deploys that succeeded and failed, provoked alerts. What it provoked must have resolved first.
+      // Settled: for 30 s (three service discovery rounds after the last rollout), every target up and no alert.
       let loud: string[] = [];
+      let quietFrom: number | undefined;
       await until(
-        'no alert firing or pending, in Prometheus and in Alertmanager',
+        'no alert firing or pending, in Prometheus and in Alertmanager, and every target up, for 30 s',
         async () => {
-          loud = [...(await alertsInPrometheus()), ...(await alertsInAlertmanager())];
-          return loud.length === 0 ? true : undefined;
+          const down = (await labQuery(lab, 'up == 0')).map(({ metric }) => `${metric.job}/${metric.instance} down`);
+          loud = [...(await alertsInPrometheus()), ...(await alertsInAlertmanager()), ...down];
+          if (loud.length > 0) quietFrom = undefined;
+          else quietFrom ??= Date.now();
+          return quietFrom !== undefined && Date.now() - quietFrom >= 30_000 ? true : undefined;
         },
         8 * MINUTE,
       ).catch((error: Error) => {
@@ -1209,7 +1159,8 @@ describe.sequential('the lab, end to end (docker driver)', () => {
 
       const left = quietSince.getTime() + 5 * MINUTE - Date.now();
       if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
-      const seconds = Math.round((Date.now() - quietSince.getTime()) / 1000);
+      // From the first evaluation after quietSince (the range is aligned on its step: start a step later).
+      const seconds = Math.round((Date.now() - quietSince.getTime()) / 1000) - 15;
       const fired = await labQueryRange(lab, 'ALERTS', seconds, 15);
       expect(fired.map((series) => `${series.metric.alertname} ${series.metric.alertstate}`)).toEqual([]);
       expect(await alertsInAlertmanager()).toEqual([]);
@@ -1221,15 +1172,15 @@ describe.sequential('the lab, end to end (docker driver)', () => {
   it(
     'when the PostgreSQL leader is killed while a client writes through the edge, then no acknowledged write is lost, none answers 500, PostgresDown names that member and resolves once it is back',
     async () => {
-      const leader = await leaderByPatroni();
+      const leader = await leaderByPatroni(lab);
       expect(leader, 'one leader').toBeDefined();
-      expect(await leaderByExporter()).toBe(leader);
-      const writer = writeThroughEdge(60_000);
+      expect(await leaderByExporter(lab)).toBe(leader);
+      const writer = writeThroughEdge((title) => api('POST', '/v1/items', { title, body: '', tags: [] }), 60_000);
       await new Promise((resolve) => setTimeout(resolve, 5000));
       // SIGKILL, then no task for the member until the end of the test (Swarm would restart it within seconds):
       // a crash that lasts long enough for PostgresDown.
       const killedAt = Date.now();
-      await killServiceContainer(leader!);
+      await killServiceContainer(lab, leader!);
       await scale(leader!, 0);
       const result = await writer;
       const statuses = Object.entries(result.byStatus)
@@ -1241,25 +1192,8 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       );
       expect(result.byStatus['500'] ?? 0).toBe(0);
       expect(result.acked.length).toBeGreaterThan(10);
-      const stored = new Set(
-        (
-          (await execOnNode1('backup', [
-            'psql',
-            '-h',
-            'db-rw',
-            '-U',
-            'backup',
-            '-d',
-            'swarmlab',
-            '-XAt',
-            '--pset=pager=off',
-            '-c',
-            `SELECT title FROM app.items WHERE title LIKE '${result.prefix}%'`,
-          ])) ?? ''
-        )
-          .trim()
-          .split('\n'),
-      );
+      // Read back from the leader (db-rw) as the backup role, in the backup task.
+      const stored = new Set(await storedTitles(lab, result.prefix));
       expect(
         result.acked.filter((title) => !stored.has(title)),
         'acknowledged writes lost',
@@ -1272,34 +1206,34 @@ describe.sequential('the lab, end to end (docker driver)', () => {
           2 * MINUTE,
         );
       }
-      const survivor = await until('a new leader', async () => await leaderByPatroni(), MINUTE);
+      const survivor = await until('a new leader', async () => await leaderByPatroni(lab), MINUTE);
       expect(survivor).not.toBe(leader);
-      expect(await leaderByExporter()).toBe(survivor);
+      expect(await leaderByExporter(lab)).toBe(survivor);
 
       // The alert names the member that is down, and only it.
       const down = await until(
         `PostgresDown firing for ${leader}`,
         async () => {
-          const firing = await seriesOf('ALERTS{alertname="PostgresDown", alertstate="firing"}', 'member');
+          const firing = await labelValues(lab, 'ALERTS{alertname="PostgresDown", alertstate="firing"}', 'member');
           return firing.length > 0 ? firing : undefined;
         },
         4 * MINUTE,
       );
       expect(down).toEqual([leader]);
       console.log(`PostgresDown fired for ${leader} ${Math.round((Date.now() - killedAt) / 1000)} s after the kill`);
-      expect(await seriesOf('ALERTS{alertname="PostgresNoLeader"}', 'alertname')).toEqual([]);
+      expect(await labelValues(lab, 'ALERTS{alertname="PostgresNoLeader"}', 'alertname')).toEqual([]);
 
       await scale(leader!, 1);
       await until(
         `${leader} back as a replica, and PostgresDown resolved`,
         async () => {
-          const replicas = await seriesOf('patroni_replica == 1', 'member');
-          const firing = await seriesOf('ALERTS{alertname="PostgresDown"}', 'member');
+          const replicas = await labelValues(lab, 'patroni_replica == 1', 'member');
+          const firing = await labelValues(lab, 'ALERTS{alertname="PostgresDown"}', 'member');
           return replicas.includes(leader!) && firing.length === 0 ? true : undefined;
         },
         5 * MINUTE,
       );
-      expect(await leaderByExporter()).toBe(survivor);
+      expect(await leaderByExporter(lab)).toBe(survivor);
     },
     15 * MINUTE,
   );

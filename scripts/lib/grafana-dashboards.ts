@@ -8,6 +8,11 @@ import { REPO_ROOT } from './paths.js';
 
 export const DASHBOARDS_DIR = path.join(REPO_ROOT, 'monitoring/grafana/dashboards');
 
+/** The lab's scrape interval: Grafana's datasource knows it (timeInterval), and $__rate_interval is built on it. */
+const SCRAPE_SECONDS = 15;
+/** Grafana asks for one point per pixel of a panel's width: 60 pixels per grid column on a 1440-pixel screen. */
+const PIXELS_PER_COLUMN = 60;
+
 export interface DataSourceRef {
   type?: string;
   uid?: string;
@@ -134,11 +139,6 @@ export function rangeSecondsOf(doc: Dashboard): number {
   const unit = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 }[match[2] as 's' | 'm' | 'h' | 'd' | 'w'];
   return Number(match[1]) * unit;
 }
-
-/** The lab's scrape interval: Grafana's datasource knows it (timeInterval), and $__rate_interval is built on it. */
-const SCRAPE_SECONDS = 15;
-/** Grafana asks for one point per pixel of a panel's width: 60 pixels per grid column on a 1440-pixel screen. */
-const PIXELS_PER_COLUMN = 60;
 
 /** The step Grafana queries a range of `rangeSeconds` with for `maxDataPoints` points, and its macros. */
 export function grafanaInterval(rangeSeconds: number, maxDataPoints = 24 * PIXELS_PER_COLUMN) {

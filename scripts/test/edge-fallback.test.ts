@@ -47,7 +47,7 @@ function rewrite(text: string, from: string | RegExp, to: string): string {
 }
 
 async function get(host: string, urlPath: string, headers: Record<string, string> = {}) {
-  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+  return new Promise<{ status: number; body: string; retryAfter?: string }>((resolve, reject) => {
     const req = request(
       {
         host: '127.0.0.1',
@@ -61,7 +61,13 @@ async function get(host: string, urlPath: string, headers: Record<string, string
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString(),
+            ...(res.headers['retry-after'] !== undefined && { retryAfter: String(res.headers['retry-after']) }),
+          }),
+        );
       },
     );
     req.on('timeout', () => req.destroy(new Error('timed out')));
@@ -198,5 +204,30 @@ describe('the HAProxy edge (lab/edge-fallback/haproxy.cfg), run for real', () =>
     expect((await get('api.lab.localhost', '/')).status).toBe(404);
     await runtime(haproxySwitchCommand('api', map()));
     expect(await answering()).toBe('live');
+  });
+
+  it('when no API task is ready, then the edge answers 503 with Retry-After and counts it where the SLO reads it', async () => {
+    const answered5xx = async () => {
+      const metrics = await new Promise<string>((resolve, reject) => {
+        httpRequest({ host: '127.0.0.1', port: ports.stats, path: '/metrics?scope=backend' }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+        })
+          .on('error', reject)
+          .end();
+      });
+      return Number(/^haproxy_backend_http_responses_total\{proxy="api",code="5xx"\} (\d+)/m.exec(metrics)?.[1]);
+    };
+    const before = await answered5xx();
+    await runtime('disable server api/task1');
+    try {
+      const answer = await get('api.lab.localhost', '/v1/items');
+      expect(answer).toMatchObject({ status: 503, retryAfter: '5' });
+      expect(await answered5xx()).toBe(before + 1);
+    } finally {
+      await runtime('enable server api/task1');
+    }
+    await until('the live colour back', async () => (await answering()) === 'live');
   });
 });
