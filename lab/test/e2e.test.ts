@@ -1,9 +1,11 @@
 // `npm run test:e2e`: the lab from nothing on a machine with only a Docker engine. Seeds the base images, brings up
 // three Docker-in-Docker nodes (lab:up), deploys the stack (deploy), and proves through the published 127.0.0.1
 // ports what a user relies on: HTTPS with the lab CA, the API (login, CRUD, import/export), reads served by the
-// replica, API tasks over the three nodes, a zero-failure rolling update under a steady stream of requests, a worker
-// node lost, and lab:down --purge leaving nothing behind. Traffic goes only to 127.0.0.1 ports and to the
-// containers this test creates.
+// replica, API tasks over the three nodes, backups and restores, alerts and the remediator, zero-failure releases
+// under a steady stream of requests, the pipeline's deploy, a worker node lost, and lab:down --purge leaving nothing
+// behind. The deployed lab is the oracle: it also checks what its operator sees (no alert on a normal start, a quiet
+// lab for 5 minutes, every dashboard panel with data, the report's charts) and what a user sees when the database
+// leader dies. Traffic goes only to 127.0.0.1 ports and to the containers this test creates.
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -45,6 +47,8 @@ let token: string;
 let tokenAt = 0;
 /** The first admin's password: the one the API created the admin with (a later rotation of the secret keeps it). */
 let adminPassword: string;
+/** When the first deploy ended: the lab's normal start, watched for alerts until the test first disrupts it. */
+let deployedAt = 0;
 
 /** Runs an npm script as a user would, its output shown live; throws on a non-zero exit. */
 async function npm(script: string, ...args: string[]) {
@@ -390,6 +394,7 @@ describe.sequential('the lab, end to end (docker driver)', () => {
     'deploys the whole stack; every service converges',
     async () => {
       await npm('deploy', '--edge', edge);
+      deployedAt = Date.now();
       client = new LabClient(await readFile(path.join(labDir, 'ca/ca.crt')));
       const states = await serviceStates(lab);
       for (const state of states) expect(state.running, state.name).toBe(state.desired);
@@ -612,6 +617,16 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         await titles(['-h', '/var/lib/pgbackrest-scratch/inspect-socket', '-p', '5499', '-U', 'postgres']),
       ).toEqual([before]);
       await npm('db:restore', '--stop-scratch');
+
+      // Up to here the lab has only been used as intended: its start, traffic, an import, backups of every type, the
+      // cron job, the restore drill, a scratch restore. Nothing fired or was pending since a minute after the first
+      // deploy (service discovery catching up with the tasks it started).
+      const started = Math.round((Date.now() - deployedAt) / 1000) - 60;
+      const atStart = await labQueryRange(lab, 'ALERTS', started, 15);
+      expect(
+        atStart.map(({ metric }) => `${metric.alertname} ${metric.alertstate}`),
+        'alerts on a normal start',
+      ).toEqual([]);
 
       await npm('db:restore', '--time', target, '--into', 'cluster', '--yes');
       expect(await titles(['-h', 'db-rw', '-U', 'backup'])).toEqual([before]);

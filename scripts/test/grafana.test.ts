@@ -19,6 +19,7 @@ import { REPO_ROOT } from '../lib/paths.js';
 import { requireDebianTools } from '../lib/debian-tools.js';
 import { freePort } from '../lib/pg-cluster.js';
 import {
+  type DataSourceRef,
   dashboardFiles,
   dashboards,
   expressionsOf,
