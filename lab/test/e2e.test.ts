@@ -153,15 +153,34 @@ const LOG_ERRORS = [
   /\bis DOWN\b/,
 ];
 
-/** Each stack service's log lines at error level since `since`, by service (services that logged none left out). */
+/**
+ * Each stack service's log lines at error level since `since`, by service (services that logged none left out). Read
+ * from each node's engine, container by container: `docker service logs` through the manager has hung for good on a
+ * lab after many rolling updates (once for 14 minutes, the test's whole budget).
+ */
 async function errorsLoggedSince(since: Date): Promise<Record<string, string[]>> {
-  const cli = $({ quiet: true, env: { ...process.env, ...lab.env } });
-  const services = await lab.docker.listServices({ filters: { label: [`com.docker.stack.namespace=${STACK}`] } });
   const found: Record<string, string[]> = {};
-  for (const name of services.map((service) => String(service.Spec?.Name)).sort()) {
-    const logs = await cli`docker service logs --raw --since ${since.toISOString()} ${name}`.nothrow();
-    const lines = logs.stdall.split('\n').filter((line) => LOG_ERRORS.some((pattern) => pattern.test(line)));
-    if (lines.length > 0) found[name] = lines.slice(0, 5).map((line) => line.slice(0, 300));
+  for (const node of NODES) {
+    const containers = await $({ quiet: true, timeout: '30s' })`docker exec ${node.container} docker ps --all ${[
+      '--filter',
+      `label=com.docker.stack.namespace=${STACK}`,
+      '--format',
+      '{{.ID}} {{.Label "com.docker.swarm.service.name"}}',
+    ]}`;
+    for (const [id, service] of containers.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split(' '))) {
+      const logs = await $({
+        quiet: true,
+        timeout: '30s',
+      })`docker exec ${node.container} docker logs --since ${since.toISOString()} ${id!}`;
+      const lines = logs.stdall.split('\n').filter((line) => LOG_ERRORS.some((pattern) => pattern.test(line)));
+      const name = service!.replace(`${STACK}_`, '');
+      if (lines.length > 0)
+        (found[name] ??= []).push(...lines.slice(0, 5).map((line) => `${node.name}: ${line.slice(0, 300)}`));
+    }
   }
   return found;
 }
@@ -660,7 +679,7 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       // The remediator logs one line per alert it receives (acted on or ignored). Alertmanager may have sent
       // ApiDown already (the cluster restore stops the API too) and does not send the same firing group twice.
       const remediatorSaw = async (alertname: string) =>
-        (await cli`docker service logs --raw ${stackService('remediator')}`.nothrow()).stdall.includes(
+        (await cli`docker service logs --raw ${stackService('remediator')}`.nothrow().timeout('30s')).stdall.includes(
           `"alertname":"${alertname}"`,
         );
       const mailsAbout = async (subject: string) =>

@@ -264,7 +264,7 @@ export async function runJob(lab: Lab, job: JobSpec, timeoutMs: number): Promise
     if (['complete', 'failed', 'rejected', 'shutdown'].includes(state)) break;
     await new Promise((resolve) => setTimeout(resolve, 1500));
   }
-  const logs = (await cli`docker service logs --raw --no-trunc ${name}`.nothrow()).stdall;
+  const logs = (await cli`docker service logs --raw --no-trunc ${name}`.nothrow().timeout('30s')).stdall;
   await cli`docker service rm ${name}`.nothrow();
   if (state !== 'complete') {
     throw new StopError(
