@@ -9,7 +9,7 @@ export default defineConfig({
       'traefik/test/**/*.test.ts',
       'monitoring/*/test/**/*.test.ts',
     ],
-    globalSetup: ['api/test/helpers/global-setup.ts'],
+    globalSetup: ['scripts/test/tools-setup.ts', 'api/test/helpers/global-setup.ts'],
     // One throwaway PostgreSQL per run is shared by all files; each file works in its own database.
     pool: 'forks',
     testTimeout: 30_000,

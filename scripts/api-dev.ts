@@ -40,11 +40,13 @@ async function requireFreePort(port: number) {
   }
 }
 
-/** Polls /healthz until the API answers; fails early if the watcher itself exits. */
-async function waitForApi(url: string, api: ChildProcess) {
+/** Polls /healthz until the API answers; fails early if the watcher itself exits or a stop is requested. */
+async function waitForApi(url: string, api: ChildProcess, stopReason: () => string | undefined) {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (api.exitCode !== null || api.signalCode !== null) throw new Error('tsx watch exited; see its output above');
+    const reason = stopReason();
+    if (reason) throw new StopError(`stopped while starting (${reason})`);
     const response = await fetch(`${url}/healthz`).catch(() => undefined);
     if (response?.ok) return;
     await sleep(250);
@@ -71,9 +73,10 @@ async function main() {
   await requireFreePort(port);
 
   // Handled from the start, and repeats ignored: Ctrl-C reaches this process both from the terminal and from npm.
+  let stopReason: string | undefined;
   let requestStop: (reason: string) => void = () => undefined;
   const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
-  for (const signal of STOP_SIGNALS) process.on(signal, () => requestStop(signal));
+  for (const signal of STOP_SIGNALS) process.on(signal, () => requestStop((stopReason ??= signal)));
 
   const db = await startDevDatabase();
   let api: ChildProcess | undefined;
@@ -87,8 +90,10 @@ async function main() {
         stdio: ['ignore', 'inherit', 'inherit'],
         detached: true,
       });
-      api.on('exit', (code, signal) => requestStop(`the API watcher exited (${signal ?? `code ${code}`})`));
-      await waitForApi(url, api);
+      api.on('exit', (code, signal) =>
+        requestStop((stopReason ??= `the API watcher exited (${signal ?? `code ${code}`})`)),
+      );
+      await waitForApi(url, api, () => stopReason);
     });
 
     const login = JSON.stringify({ email: ADMIN_EMAIL, password: secrets.adminPassword });

@@ -100,6 +100,13 @@ async function main() {
   const started = performance.now();
   const cluster = await step('start 3 etcd, 2 Patroni members and the db-router', () => startHaCluster());
   let writer: SequenceWriter | undefined;
+  // Ctrl-C (or a kill) mid-round: the processes and their data go, as at the end of a run.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      console.error(`\nInterrupted (${signal}): stopping the data tier and deleting its data`);
+      void Promise.allSettled([writer?.stop(), cluster.destroy()]).finally(() => process.exit(130));
+    });
+  }
   const results: Round[] = [];
   try {
     await step(`create table app.${TABLE} as migrator`, async () => {

@@ -18,8 +18,9 @@ import {
   RolledBackDuringGrace,
   type BlueGreenOutcome,
 } from './lib/bluegreen.js';
-import { commitTimeOf, recordDeployment, STRATEGIES, type Strategy } from './lib/dora.js';
-import { intFlag, parseFlags, runCommand, StopError } from './lib/cli.js';
+import { commitTimeOf, recordDeployment, type Strategy } from './lib/dora.js';
+import { runCommand, StopError } from './lib/cli.js';
+import { DEPLOY_FLAGS_HELP, readDeployFlags } from './lib/deploy-flags.js';
 import { contentTag, planImages, stackFingerprint, servicesToRollBack, type ImageInspect } from './lib/deploy-plan.js';
 import { formatMs, printTable, requireDocker, run, runWithProgress } from './lib/docker.js';
 import { seedBaseImages } from './lib/base-images.js';
@@ -34,7 +35,16 @@ import {
   notBuiltNote,
   officialBaseMissing,
 } from './lib/images.js';
-import { findLab, labUrl, REGISTRY_PULL, REGISTRY_PUSH, requireManager, type Lab } from './lib/lab-context.js';
+import {
+  ensureDockerContext,
+  findLab,
+  labUrl,
+  MANAGER_API,
+  REGISTRY_PULL,
+  REGISTRY_PUSH,
+  requireManager,
+  type Lab,
+} from './lib/lab-context.js';
 import { deployDir, lastDeployFile, readLastDeploy } from './lib/last-deploy.js';
 import { ensureNodeTls } from './lib/lab-node-tls.js';
 import { pushThroughLab } from './lib/lab-pushgateway.js';
@@ -80,27 +90,7 @@ Deploys the stack (docker-compose.yml) onto the lab found in .lab/ (npm run lab:
   On failure: rolls back the services this deploy updated, prints the failing service's errors and last logs,
   exits 1.
 
-How the API changes (--strategy):
-  rolling          Swarm replaces the API's tasks one at a time, each new one healthy before an old one stops
-                   (start-first); a new version that does not turn healthy is rolled back by Swarm (default)
-  bluegreen        the new version starts beside the live one as api-next, is smoke-tested through the edge on
-                   a private route (header X-Swarmlab-Candidate: 1), then all traffic switches to it in one step;
-                   the previous version is kept for --grace seconds, when npm run rollback switches back at once;
-                   then api rolls to the new version behind the scenes and api-next is removed. When the API's
-                   image is unchanged (or on a first deploy) there is nothing to switch: it deploys as rolling.
-  Both end with a smoke test through the edge; on failure the live version keeps (or gets back) the traffic and
-  deploy exits 1.
-
-Options:
-  --edge traefik   Traefik is the TLS entry point (default)
-  --edge haproxy   where Traefik's official image cannot be pulled: HAProxy (lab/edge-fallback/) takes its ports
-                   and routes api.lab.localhost only
-  --grace <s>      blue/green: how long the previous version is kept for an instant rollback (default 120)
-  --timeout <s>    how long services may take to converge (default 600)
-
-Environment: LAB_DEPLOY_STRATEGY (default for --strategy), LAB_EDGE (default for --edge), LAB_DIR, DOCKER_HOST; LAB_DOMAIN (the lab certificate also covers
-it) and, with it, ACME_EMAIL: Traefik then gets certificates for <name>.$LAB_DOMAIN from Let's Encrypt (TLS-ALPN
-challenge: the domain's DNS must point at node1 and its port 443 be reachable from the internet).
+${DEPLOY_FLAGS_HELP}
 
 In the pipeline (SWARMLAB_PIPELINE=1, set by the Jenkinsfile): the secrets, the CA certificate and the settings
 (node driver, edge, LAB_DOMAIN, ACME_EMAIL, SWARMLAB_GIT_URL/BRANCH) are the ones npm run lab:state unpacked from
@@ -255,21 +245,8 @@ async function main() {
   // In the pipeline (Jenkins), the lab's state and the operator's settings come from npm run lab:state.
   const pipeline = process.env.SWARMLAB_PIPELINE === '1';
   const settings = pipeline ? await pipelineSettings(paths) : undefined;
-  const flags = parseFlags(
-    process.argv.slice(2),
-    {
-      strategy: { type: 'string', default: process.env.LAB_DEPLOY_STRATEGY || 'rolling' },
-      edge: { type: 'string', default: process.env.LAB_EDGE || settings?.edge || 'traefik' },
-      grace: { type: 'string', default: '120' },
-      timeout: { type: 'string', default: '600' },
-    },
-    HELP,
-  );
-  if (flags.edge !== 'traefik' && flags.edge !== 'haproxy') throw new StopError('--edge must be traefik or haproxy.');
-  if (!(STRATEGIES as readonly string[]).includes(flags.strategy))
-    throw new StopError(`--strategy must be ${STRATEGIES.join(' or ')} (got ${flags.strategy}).`);
-  const graceMs = intFlag('grace', flags.grace, 0, 86_400) * 1000;
-  const timeoutMs = intFlag('timeout', flags.timeout, 30, 3600) * 1000;
+  const flags = readDeployFlags(process.argv.slice(2), HELP, settings?.edge);
+  const { graceMs, timeoutMs } = flags;
   const started = performance.now();
 
   await requireDocker();
@@ -281,7 +258,7 @@ async function main() {
   });
   const files = [
     'docker-compose.yml',
-    // IPsec between real VMs; it carries no traffic between Docker-in-Docker nodes (ENVIRONMENT.md).
+    // IPsec between real VMs; it carries no traffic between Docker-in-Docker nodes (docs/decisions.md).
     ...(lab.driver === 'vagrant' ? ['docker-compose.vagrant.yml'] : []),
     ...(flags.edge === 'haproxy' ? ['lab/edge-fallback/stack.yml'] : []),
   ];
@@ -291,6 +268,8 @@ async function main() {
     if (pipeline) return requireDeployableState(paths, labDomain);
     await ensureLabSecrets({ labDir: labDir(), labDomain });
     await ensureNodeTls(paths);
+    // On Vagrant VMs this is the first command run from the host: the runbooks' docker --context swarmlab.
+    if (lab.env.DOCKER_HOST === MANAGER_API) await ensureDockerContext(paths);
   });
   const versions = await readVersions(paths);
   // What the stack's Jenkins deploys with. The pipeline packs back the same bytes (the operator's settings, not its

@@ -4,7 +4,20 @@
 import { ConfigError, loadMigrationConfig } from './config.js';
 import { runMigrations } from './lib/migrations.js';
 
+const HELP = `Usage: npm run db:migrate
+
+Applies the pending SQL migrations (api/prisma/migrations) as the migrator role, in one transaction, once the
+database answers as a writable leader (waits up to MIGRATION_WAIT_SECONDS). Safe to run twice or from two places.
+In the lab, npm run deploy runs it as a one-shot Swarm job before the API rolls; npm run api:dev migrates its own
+throwaway database.
+
+Environment: MIGRATION_DATABASE_URL (or MIGRATION_DATABASE_URL_FILE): the migrator role's URL.`;
+
 async function main() {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(HELP);
+    return;
+  }
   let config;
   try {
     config = loadMigrationConfig();

@@ -214,6 +214,8 @@ install_schedule() {
   [[ $NODE == "$MANAGER" ]] || return 0
   write_if_changed /usr/local/sbin/swarmlab-job 755 <"$SCRIPT_DIR/swarmlab-job" || true
   write_if_changed /etc/cron.d/swarmlab 644 <"$SCRIPT_DIR/swarmlab.cron" || true
+  # The jobs' log exists from the start: the runbooks read it before the first job has run.
+  touch /var/log/swarmlab-jobs.log
 }
 
 # node1: the lab's git repository for Jenkins. The docker driver mounts the host's there (read-only); on VMs it is an

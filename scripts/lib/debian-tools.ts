@@ -3,6 +3,29 @@
 import { existsSync } from 'node:fs';
 import { $, which } from 'zx';
 
+const APT_LOCK = '/run/lock/swarmlab-apt.lock';
+
+/**
+ * What `npm test` runs from Debian beside PostgreSQL (docs:build and the screenshots need Graphviz and Chromium) (scripts/lib/pg-cluster.ts installs that): installed once before
+ * the run (scripts/test/tools-setup.ts), so the README's `npm ci && npm test` passes on a bare Debian machine.
+ */
+export const TEST_TOOLS: Record<string, string> = {
+  shellcheck: 'shellcheck',
+  yamllint: 'yamllint',
+  openssl: 'openssl',
+  curl: 'curl',
+  patroni: 'patroni',
+  etcd: 'etcd-server',
+  haproxy: 'haproxy',
+  pgbackrest: 'pgbackrest',
+  promtool: 'prometheus',
+  amtool: 'prometheus-alertmanager',
+  'prometheus-pushgateway': 'prometheus-pushgateway',
+  dot: 'graphviz',
+  chromium: 'chromium',
+  pdftotext: 'poppler-utils',
+};
+
 const missingOf = async (tools: Record<string, string>) => {
   const absent: string[] = [];
   for (const tool of Object.keys(tools)) if (!(await which(tool, { nothrow: true }))) absent.push(tool);
@@ -18,8 +41,10 @@ export async function requireDebianTools(tools: Record<string, string>): Promise
   if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
     console.error(`${missing.join(', ')} not found; installing: ${command}`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    await $({ quiet: true, nothrow: true })`apt-get update`;
-    await $({ quiet: true, nothrow: true, env })`apt-get install -y --no-install-recommends ${packages}`;
+    // Test files install in parallel: one apt at a time (flock), each waiting for dpkg's lock rather than failing.
+    const apt = ['flock', APT_LOCK, 'apt-get', '-o', 'DPkg::Lock::Timeout=600'];
+    await $({ quiet: true, nothrow: true })`${apt} update`;
+    await $({ quiet: true, nothrow: true, env })`${apt} install -y --no-install-recommends ${packages}`;
     missing = await missingOf(tools);
   }
   if (missing.length > 0) throw new Error(`${missing.join(', ')} not found. Install with: ${command}`);
