@@ -13,7 +13,7 @@ Usage: npm run db:dev
 Starts the lab's data tier as local processes on 127.0.0.1 (free ports): three etcd members, two PostgreSQL
 members under Patroni (synchronous replication) and the HAProxy db-router, from the same config files as the
 images. Writes .lab/db-dev.json (the API URLs, router ports, password files; mode 600) and the passwords
-under .lab/db-dev/ (mode 600), so that npm run db:status, db:switchover, db:failover and db:reinit find it.
+under .lab/db-dev/ (mode 600), so that npm run db:status, db:switchover, db:failover and db:reinit find it with --local.
 Ctrl-C stops everything, deletes the data and removes those files.
 
 Options:
@@ -62,7 +62,7 @@ async function main() {
   if (existing && !existing.stale) {
     throw new StopError(
       `A db:dev cluster already runs (pid ${existing.state.pid}, see ${relative(DB_DEV_FILE)}). ` +
-        'Use it (npm run db:status), or stop it with Ctrl-C in its terminal first.',
+        'Use it (npm run db:status -- --local), or stop it with Ctrl-C in its terminal first.',
     );
   }
 
@@ -82,7 +82,7 @@ async function main() {
       'REST password': `user patroni, in ${relative(state.passwordFiles.restapi)}`,
       'superuser psql': `psql ${cluster.url('rw', 'postgres')}`,
       'cluster file': relative(DB_DEV_FILE),
-      try: 'npm run db:status   (then npm run db:switchover)',
+      try: 'npm run db:status -- --local   (then npm run db:switchover -- --local)',
     });
     const signal = await stopRequested;
     console.error(`\nstopping (${signal})`);

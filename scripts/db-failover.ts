@@ -22,13 +22,15 @@ Forced failover: Patroni promotes the named member at once; a running leader is 
 replica. Waits until the new leader runs and the old one streams from it, and prints the time taken.
 Prefer npm run db:switchover while the leader is healthy. Asks for confirmation unless --yes.
 
-The cluster: --api, else PATRONI_API_URL, else the cluster that \`npm run db:dev\` runs (.lab/db-dev.json).
-The REST password: --api-password-file, else PATRONI_API_PASSWORD_FILE, else db:dev's.
+The cluster: the deployed lab (through node1's Docker API: npm run lab or vagrant up, then npm run deploy); with
+--local the cluster that \`npm run db:dev\` runs (.lab/db-dev.json); or --api, or PATRONI_API_URL.
+The REST password: --api-password-file, else PATRONI_API_PASSWORD_FILE, else the lab's secret (or db:dev's).
 
 Options:
   --candidate <name>          the member to promote (required)
   --yes                       do not ask (required when not run from a terminal)
   --timeout <s>               how long to wait for the cluster to settle (default 120)
+  --local                     the cluster of npm run db:dev instead of the lab
   --api <url>                 a Patroni REST API (any member; comma-separate several)
   --api-password-file <file>  the file holding the REST password of user patroni
   -h, --help                  show this help

@@ -21,12 +21,14 @@ Reinitializes a replica: Patroni on MEMBER stops PostgreSQL, deletes its data di
 leader again (pg_basebackup). Waits until it streams from the leader again. Refuses the leader. Asks for
 confirmation unless --yes.
 
-The cluster: --api, else PATRONI_API_URL, else the cluster that \`npm run db:dev\` runs (.lab/db-dev.json).
-The REST password: --api-password-file, else PATRONI_API_PASSWORD_FILE, else db:dev's.
+The cluster: the deployed lab (through node1's Docker API: npm run lab or vagrant up, then npm run deploy); with
+--local the cluster that \`npm run db:dev\` runs (.lab/db-dev.json); or --api, or PATRONI_API_URL.
+The REST password: --api-password-file, else PATRONI_API_PASSWORD_FILE, else the lab's secret (or db:dev's).
 
 Options:
   --yes                       do not ask (required when not run from a terminal)
   --timeout <s>               how long to wait for it to stream again (default 300)
+  --local                     the cluster of npm run db:dev instead of the lab
   --api <url>                 a Patroni REST API (any member; comma-separate several)
   --api-password-file <file>  the file holding the REST password of user patroni
   -h, --help                  show this help

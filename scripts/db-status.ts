@@ -18,16 +18,18 @@ import {
 } from './lib/patroni.js';
 
 const HELP = `
-Usage: npm run db:status [-- --json] [-- --api URL]
+Usage: npm run db:status [-- --json] [--local | --api URL]
 
 Shows the PostgreSQL members that Patroni manages: name, role (leader, sync standby, replica), state, what
 each member's PostgreSQL runs as (asked of the member itself), host:port, timeline and replication lag; the
 cluster's scope and whether synchronous mode is on; and where the db-router sends writes (rw) and reads (ro)
 when its stats page is known. Exits 1 when no member accepts writes.
 
-The cluster: --api, else PATRONI_API_URL, else the cluster that \`npm run db:dev\` runs (.lab/db-dev.json).
+The cluster: the deployed lab (through node1's Docker API: npm run lab or vagrant up, then npm run deploy); with
+--local the cluster that \`npm run db:dev\` runs (.lab/db-dev.json); or --api, or PATRONI_API_URL.
 
 Options:
+  --local                     the cluster of npm run db:dev instead of the lab
   --api <url>                 a Patroni REST API (any member; comma-separate several)
   --api-password-file <file>  accepted for symmetry with the other db: commands; not needed to read
   --router-stats <url>        the db-router's HAProxy stats page (env DB_ROUTER_STATS_URL), e.g. http://127.0.0.1:8404/stats
@@ -102,6 +104,7 @@ async function main() {
     HELP,
   );
   const location = await locateCluster({
+    local: flags.local,
     api: flags.api,
     apiPasswordFile: flags['api-password-file'],
     routerStats: flags['router-stats'],
@@ -113,7 +116,7 @@ async function main() {
     const config = await client.config();
     const statuses = await Promise.all(view.members.map((m) => client.memberStatus(m)));
     const router: RouterTargets | undefined = location.routerStatsUrl
-      ? await routerTargets(location.routerStatsUrl, view.members)
+      ? await routerTargets(location.http, location.routerStatsUrl, view.members)
       : undefined;
     return { view, config, statuses, router };
   });

@@ -101,3 +101,34 @@ export async function requireManager(lab: Lab): Promise<void> {
     );
   }
 }
+
+/** The Docker CLI context that reaches the lab's manager: `docker --context swarmlab service ls`. */
+export const DOCKER_CONTEXT = 'swarmlab';
+
+/**
+ * Creates (or points again) the Docker context `swarmlab` at node1's TLS API with the lab's client certificate, so
+ * the runbooks' `docker --context swarmlab ...` reach the lab and not this host's engine. Docker copies the
+ * certificate into its context store: run again after the certificates change (lab:up and deploy do).
+ */
+export async function ensureDockerContext(paths: LabPaths = labPaths()): Promise<void> {
+  const certPath = nodeTlsPaths(paths).dockerCertPath;
+  const endpoint = [
+    `host=${MANAGER_API}`,
+    `ca=${path.join(certPath, 'ca.pem')}`,
+    `cert=${path.join(certPath, 'cert.pem')}`,
+    `key=${path.join(certPath, 'key.pem')}`,
+  ].join(',');
+  // This host's CLI settings must not redirect the context commands themselves.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DOCKER_')));
+  const cli = $({ quiet: true, env });
+  const exists = (await cli`docker context inspect ${DOCKER_CONTEXT}`.nothrow()).exitCode === 0;
+  await cli`docker context ${exists ? 'update' : 'create'} ${DOCKER_CONTEXT} --description ${"swarmlab: node1's Docker API (mutual TLS)"} --docker ${endpoint}`;
+}
+
+/** Whether the context exists and names node1's API: what lab:status reports. */
+export async function dockerContextHost(): Promise<string | undefined> {
+  const inspect = await $({
+    quiet: true,
+  })`docker context inspect ${DOCKER_CONTEXT} --format ${'{{.Endpoints.docker.Host}}'}`.nothrow();
+  return inspect.exitCode === 0 ? inspect.stdout.trim() : undefined;
+}

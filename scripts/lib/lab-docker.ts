@@ -45,7 +45,7 @@ export const NODES: LabNode[] = [1, 2, 3].map((n) => ({
 
 /**
  * Docker-in-Docker needs a privileged container. Where the kernel refuses that (a capability outside the bounding
- * set makes runc fail), the explicit set from ENVIRONMENT.md does the same job.
+ * set makes runc fail), this explicit set does the same job (docs/decisions.md).
  */
 const PRIVILEGED = ['--privileged'];
 const EXPLICIT_CAPABILITIES = [
@@ -133,7 +133,7 @@ export async function createNode(node: LabNode, image: string, paths: LabPaths):
   throw new StopError(
     `${node.container} did not start, privileged (${lastLine(first.stderr)}) nor with the explicit capabilities ` +
       `(${lastLine(second.stderr)}). A port of node1 may be taken (127.0.0.1:${HTTPS_PORT}, ${HTTP_PORT}, 2376, 5000): ` +
-      'free it, or see ENVIRONMENT.md on Docker-in-Docker.',
+      'free it, or see docs/lab.md and README.md "Troubleshooting".',
   );
 }
 

@@ -1,9 +1,10 @@
 // `npm run lab:status`: what the lab runs and where, read from the manager.
 import { $ } from 'zx';
 import { printTable } from './docker.js';
-import { labUrl, requireManager, type Lab } from './lab-context.js';
+import { DOCKER_CONTEXT, dockerContextHost, labUrl, requireManager, type Lab } from './lab-context.js';
 import { STACK } from './lab-secrets.js';
-import { runJob } from './lab-swarm.js';
+import { clusterOf } from './lab-patroni.js';
+import { formatBytes, PatroniClient, roleLabel, type ClusterView } from './patroni.js';
 import { backupContainer, execInContainer, formatBackupList, lastOfEachKind, type BackupList } from './lab-backup.js';
 
 export async function labStatus(lab: Lab): Promise<void> {
@@ -55,10 +56,16 @@ export async function labStatus(lab: Lab): Promise<void> {
       })
       .sort((a, b) => a[0]!.localeCompare(b[0]!)),
   );
-  await printDatabase(lab, services);
+  await printDatabase(lab);
   await printBackups(lab);
   console.log(
     `\nURLs: ${['api', 'grafana', 'prometheus', 'alertmanager', 'mail', 'traefik', 'jenkins'].map(labUrl).join('  ')}`,
+  );
+  const context = await dockerContextHost();
+  console.log(
+    context
+      ? `Docker CLI: docker --context ${DOCKER_CONTEXT} service ls  (the context ${DOCKER_CONTEXT} reaches ${context})`
+      : `Docker CLI: no context ${DOCKER_CONTEXT} on this host yet; npm run lab:up or npm run deploy makes it.`,
   );
 }
 
@@ -77,57 +84,24 @@ async function printBackups(lab: Lab) {
   for (const line of formatBackupList(lastOfEachKind(list))) console.log(`  ${line}`);
 }
 
-/** Patroni's view of the cluster (GET /cluster on a member, read-only), from a one-shot job on the data network. */
-async function printDatabase(lab: Lab, services: Awaited<ReturnType<Lab['docker']['listServices']>>) {
-  const member = services.find((service) => service.Spec?.Name === `${STACK}_postgres1`);
-  const image = (member?.Spec?.TaskTemplate as { ContainerSpec?: { Image?: string } } | undefined)?.ContainerSpec
-    ?.Image;
-  if (!image) return;
-  const probe =
-    'import json, urllib.request\n' +
-    'for host in ("postgres1", "postgres2"):\n' +
-    '    try:\n' +
-    '        print(urllib.request.urlopen(f"http://{host}:8008/cluster", timeout=3).read().decode()); break\n' +
-    '    except Exception as error:\n' +
-    '        last = error\n' +
-    'else:\n' +
-    '    print(json.dumps({"error": str(last)}))\n';
-  let output: string;
+/** Patroni's view of the cluster (GET /cluster, read-only), asked from inside the lab (lab-patroni.ts). */
+async function printDatabase(lab: Lab) {
+  let view: ClusterView;
   try {
-    output = await runJob(
-      lab,
-      {
-        name: 'status-probe',
-        image,
-        entrypoint: 'python3',
-        command: ['-c', probe],
-        networks: [`${STACK}_data`],
-        secrets: [],
-        env: {},
-      },
-      60_000,
-    );
+    view = await new PatroniClient(await clusterOf(lab)).cluster();
   } catch (error) {
-    console.log(`\nDatabase: could not ask Patroni: ${(error as Error).message}`);
-    return;
-  }
-  const cluster = JSON.parse(output.split('\n').pop() ?? '{}') as {
-    error?: string;
-    members?: { name: string; role: string; state: string; timeline?: number; lag?: number | string }[];
-  };
-  if (!cluster.members) {
-    console.log(`\nDatabase: Patroni did not answer (${cluster.error ?? 'no members'})`);
+    console.log(`\nDatabase: could not ask Patroni: ${(error as Error).message.split('\n')[0]}`);
     return;
   }
   printTable(
-    'Database (Patroni)',
-    ['member', 'role', 'state', 'timeline', 'lag (bytes)'],
-    cluster.members.map((m) => [
+    'Database (Patroni; npm run db:status for more)',
+    ['member', 'role', 'state', 'timeline', 'lag'],
+    view.members.map((m) => [
       m.name,
-      m.role,
+      roleLabel(m.role),
       m.state,
       String(m.timeline ?? ''),
-      m.role === 'leader' ? '' : String(m.lag ?? '?'),
+      m.role === 'leader' ? '' : m.lag === undefined ? 'unknown' : formatBytes(m.lag),
     ]),
   );
 }

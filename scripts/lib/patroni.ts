@@ -1,5 +1,5 @@
-// The operator commands' view of the data tier: where the cluster is (--api, PATRONI_API_URL, or the
-// .lab/db-dev.json that `npm run db:dev` writes), a small client of Patroni's REST API (GET /cluster, /config,
+// The operator commands' view of the data tier: where the cluster is (--api, PATRONI_API_URL, the deployed lab, or
+// with --local the .lab/db-dev.json that `npm run db:dev` writes), a small client of Patroni's REST API (GET /cluster, /config,
 // /patroni; POST /switchover, /failover, /reinitialize with basic auth user `patroni`), the HAProxy db-router's
 // targets, and the waits and checks that db:switchover, db:failover and db:reinit share.
 import { readFile } from 'node:fs/promises';
@@ -7,13 +7,14 @@ import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StopError } from './cli.js';
+import { labClusterLocation } from './lab-patroni.js';
 import { REPO_ROOT } from './paths.js';
 
 export const DB_DEV_FILE = path.join(REPO_ROOT, '.lab/db-dev.json');
 export const DB_DEV_SECRETS_DIR = path.join(REPO_ROOT, '.lab/db-dev');
 const DB_DEV_RELATIVE = path.relative(REPO_ROOT, DB_DEV_FILE);
 export const START_HINT =
-  'Start a local cluster with `npm run db:dev` (in another terminal), or point at one with --api URL ' +
+  'Start a local cluster with `npm run db:dev` (in another terminal) and add --local, or point at one with --api URL ' +
   '(any member’s Patroni REST API, e.g. http://127.0.0.1:8008) or PATRONI_API_URL.';
 const GET_TIMEOUT_MS = 3_000;
 // Patroni answers POST /switchover and /failover only once the new leader holds the lock (up to ~20 s).
@@ -34,11 +35,41 @@ export interface DbDevFile {
   passwordFiles: { restapi: string; postgres: string; app: string };
 }
 
+export interface HttpRequest {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  basicAuth?: { user: string; password: string };
+  timeoutMs: number;
+}
+export interface HttpResponse {
+  status: number;
+  text: string;
+}
+/** How requests reach the cluster: straight from here, or relayed inside the lab (lab-patroni.ts). */
+export type HttpTransport = (url: string, request: HttpRequest) => Promise<HttpResponse>;
+
+export const directHttp: HttpTransport = async (url, request) => {
+  const headers = { ...request.headers };
+  if (request.basicAuth) {
+    const { user, password } = request.basicAuth;
+    headers.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  }
+  const response = await fetch(url, {
+    method: request.method ?? 'GET',
+    headers,
+    ...(request.body !== undefined && { body: request.body }),
+    signal: AbortSignal.timeout(request.timeoutMs),
+  });
+  return { status: response.status, text: await response.text() };
+};
+
 export interface ClusterLocation {
   /** Patroni REST API base URLs to ask first (any member will do). */
   apiUrls: string[];
-  /** Where the URLs came from, for messages: `--api`, `PATRONI_API_URL` or `.lab/db-dev.json`. */
+  /** Where the URLs came from, for messages: `--api`, `PATRONI_API_URL`, the lab or `.lab/db-dev.json`. */
   from: string;
+  http: HttpTransport;
   apiPasswordFile?: string;
   /** HAProxy's stats page (…/stats), to show where the router sends reads and writes. */
   routerStatsUrl?: string;
@@ -47,6 +78,8 @@ export interface ClusterLocation {
 
 export interface LocateOptions {
   api?: string;
+  /** The cluster of `npm run db:dev` rather than the deployed lab. */
+  local?: boolean;
   apiPasswordFile?: string;
   routerStats?: string;
 }
@@ -86,23 +119,29 @@ export async function readDbDevFile(file = DB_DEV_FILE): Promise<{ state: DbDevF
 
 /** The flags with which every db:* command is pointed at a cluster (see locateCluster). */
 export const LOCATE_FLAGS = {
+  local: { type: 'boolean' },
   api: { type: 'string' },
   'api-password-file': { type: 'string' },
 } as const;
 
 /** A client for the cluster those flags (or the environment, or db:dev) point at. */
-export async function clientFromFlags(flags: { api?: string | undefined; 'api-password-file'?: string | undefined }) {
-  return new PatroniClient(await locateCluster({ api: flags.api, apiPasswordFile: flags['api-password-file'] }));
+export async function clientFromFlags(flags: {
+  local?: boolean | undefined;
+  api?: string | undefined;
+  'api-password-file'?: string | undefined;
+}) {
+  return new PatroniClient(
+    await locateCluster({ local: flags.local, api: flags.api, apiPasswordFile: flags['api-password-file'] }),
+  );
 }
 
 /**
- * Finds the cluster: --api, else PATRONI_API_URL, else the running db:dev. The REST password file: the
- * flag, else PATRONI_API_PASSWORD_FILE, else db:dev's (only when talking to db:dev's cluster). The router's
- * stats page: --router-stats, else DB_ROUTER_STATS_URL, else db:dev's. The lab's swarm plugs in here.
+ * Finds the cluster: --api, else PATRONI_API_URL, else with --local the running db:dev, else the deployed lab
+ * (lab-patroni.ts). The REST password file: the flag, else PATRONI_API_PASSWORD_FILE, else the lab's or db:dev's
+ * (only when talking to that cluster). The router's stats page: --router-stats, else DB_ROUTER_STATS_URL, else the
+ * lab's or db:dev's.
  */
 export async function locateCluster(options: LocateOptions, env = process.env): Promise<ClusterLocation> {
-  const dev = await readDbDevFile();
-  const live = dev && !dev.stale ? dev.state : undefined;
   const split = (value: string) =>
     value
       .split(',')
@@ -110,16 +149,26 @@ export async function locateCluster(options: LocateOptions, env = process.env): 
       .filter(Boolean)
       .map(origin);
 
+  if (!options.api && !env.PATRONI_API_URL && !options.local) {
+    const lab = await labClusterLocation();
+    lab.apiPasswordFile = options.apiPasswordFile ?? env.PATRONI_API_PASSWORD_FILE ?? lab.apiPasswordFile;
+    lab.routerStatsUrl = options.routerStats ?? env.DB_ROUTER_STATS_URL ?? lab.routerStatsUrl;
+    return lab;
+  }
+  const dev = await readDbDevFile();
+  const live = dev && !dev.stale ? dev.state : undefined;
   let location: ClusterLocation;
-  if (options.api) location = { apiUrls: split(options.api), from: '--api' };
-  else if (env.PATRONI_API_URL) location = { apiUrls: split(env.PATRONI_API_URL), from: 'PATRONI_API_URL' };
-  else if (live) location = { apiUrls: live.members.map((m) => origin(m.apiUrl)), from: DB_DEV_RELATIVE };
+  if (options.api) location = { apiUrls: split(options.api), from: '--api', http: directHttp };
+  else if (env.PATRONI_API_URL)
+    location = { apiUrls: split(env.PATRONI_API_URL), from: 'PATRONI_API_URL', http: directHttp };
+  else if (live)
+    location = { apiUrls: live.members.map((m) => origin(m.apiUrl)), from: DB_DEV_RELATIVE, http: directHttp };
   else if (dev?.stale) {
     throw new StopError(
       `${DB_DEV_RELATIVE} is left over from a db:dev that no longer runs (pid ${dev.state.pid}). ${START_HINT}`,
     );
   } else {
-    throw new StopError(`No cluster to talk to: no --api, no PATRONI_API_URL, no ${DB_DEV_RELATIVE}. ${START_HINT}`);
+    throw new StopError(`No local cluster: no ${DB_DEV_RELATIVE} (--local). ${START_HINT}`);
   }
   if (location.apiUrls.length === 0) throw new StopError(`${location.from} holds no URL. ${START_HINT}`);
 
@@ -200,8 +249,8 @@ export class PatroniClient {
     const failures: string[] = [];
     for (const base of this.urls) {
       try {
-        const response = await fetch(`${base}${urlPath}`, { signal: AbortSignal.timeout(GET_TIMEOUT_MS) });
-        if (response.ok) return (await response.json()) as T;
+        const response = await this.location.http(`${base}${urlPath}`, { timeoutMs: GET_TIMEOUT_MS });
+        if (response.status === 200) return JSON.parse(response.text) as T;
         failures.push(`${base}: HTTP ${response.status}`);
       } catch (error) {
         failures.push(`${base}: ${describeFetchError(error)}`);
@@ -239,8 +288,8 @@ export class PatroniClient {
   /** GET /patroni of that member; undefined when it does not answer. */
   async memberStatus(member: Member): Promise<MemberStatus | undefined> {
     try {
-      const response = await fetch(`${member.apiUrl}/patroni`, { signal: AbortSignal.timeout(GET_TIMEOUT_MS) });
-      return response.ok ? ((await response.json()) as MemberStatus) : undefined;
+      const response = await this.location.http(`${member.apiUrl}/patroni`, { timeoutMs: GET_TIMEOUT_MS });
+      return response.status === 200 ? (JSON.parse(response.text) as MemberStatus) : undefined;
     } catch {
       return undefined;
     }
@@ -249,30 +298,29 @@ export class PatroniClient {
   /** POST with the REST password; Patroni's refusal becomes a StopError carrying its words. */
   async post(base: string, urlPath: string, body: Record<string, unknown>): Promise<string> {
     const password = await this.password();
-    let response: Response;
+    let response: HttpResponse;
     try {
-      response = await fetch(`${base}${urlPath}`, {
+      response = await this.location.http(`${base}${urlPath}`, {
         method: 'POST',
-        headers: {
-          authorization: `Basic ${Buffer.from(`patroni:${password}`).toString('base64')}`,
-          'content-type': 'application/json',
-        },
+        headers: { 'content-type': 'application/json' },
+        basicAuth: { user: 'patroni', password },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(POST_TIMEOUT_MS),
+        timeoutMs: POST_TIMEOUT_MS,
       });
     } catch (error) {
       throw new StopError(
         `POST ${base}${urlPath} failed: ${describeFetchError(error)}. Check the cluster with npm run db:status.`,
       );
     }
-    const text = (await response.text()).trim();
+    const text = response.text.trim();
     if (response.status === 401) {
       throw new StopError(
         `Patroni refused the REST password (401) at ${base}. Check the file given by --api-password-file ` +
           `(or PATRONI_API_PASSWORD_FILE): it must hold the password of user "patroni".`,
       );
     }
-    if (!response.ok) throw new StopError(`Patroni refused POST ${urlPath} (HTTP ${response.status}): ${text}`);
+    if (response.status < 200 || response.status > 299)
+      throw new StopError(`Patroni refused POST ${urlPath} (HTTP ${response.status}): ${text}`);
     return text;
   }
 
@@ -325,12 +373,16 @@ export interface RouterTargets {
 }
 
 /** Reads HAProxy's stats CSV; names the servers by the member at their address. Undefined when unreachable. */
-export async function routerTargets(statsUrl: string, members: Member[]): Promise<RouterTargets | undefined> {
+export async function routerTargets(
+  http: HttpTransport,
+  statsUrl: string,
+  members: Member[],
+): Promise<RouterTargets | undefined> {
   let csv: string;
   try {
-    const response = await fetch(`${statsUrl};csv`, { signal: AbortSignal.timeout(GET_TIMEOUT_MS) });
-    if (!response.ok) return undefined;
-    csv = await response.text();
+    const response = await http(`${statsUrl};csv`, { timeoutMs: GET_TIMEOUT_MS });
+    if (response.status !== 200) return undefined;
+    csv = response.text;
   } catch {
     return undefined;
   }
@@ -346,7 +398,11 @@ export async function routerTargets(statsUrl: string, members: Member[]): Promis
         // The address when HAProxy shows it, else the server name (member1, member2 in haproxy.cfg).
         const address = cells[at('addr')] ?? '';
         const server = cells[at('svname')] ?? '?';
-        const member = members.find((m) => `${m.host}:${m.port}` === address || m.name === server);
+        // haproxy.cfg names its servers member1 and member2, for PG_MEMBER1_* and PG_MEMBER2_*: the members in order.
+        const byOrder = [...members].sort((a, b) => a.name.localeCompare(b.name))[
+          Number(/^member(\d)$/.exec(server)?.[1]) - 1
+        ];
+        const member = members.find((m) => `${m.host}:${m.port}` === address || m.name === server) ?? byOrder;
         return member?.name ?? `router server ${server}`;
       });
   const replicas = up('replicas');

@@ -23,9 +23,11 @@ interface Result {
 }
 
 /** Runs scripts/<script>.ts with stdin closed (not a terminal), and returns its exit code and output. */
-function run(script: string, args: string[]): Promise<Result> {
+function run(script: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> {
   const env = { ...process.env };
-  for (const name of ['PATRONI_API_URL', 'PATRONI_API_PASSWORD_FILE', 'DB_ROUTER_STATS_URL']) delete env[name];
+  for (const name of ['PATRONI_API_URL', 'PATRONI_API_PASSWORD_FILE', 'DB_ROUTER_STATS_URL', 'DOCKER_HOST'])
+    delete env[name];
+  Object.assign(env, extraEnv);
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(TSX, [path.join(REPO, 'scripts', `${script}.ts`), ...args], {
@@ -95,6 +97,20 @@ describe('db: operator commands against a Patroni cluster', () => {
     expect(result.stdout).toMatch(/member\s+role\s+state\s+postgres\s+host:port\s+timeline\s+lag/);
     for (const member of cluster.members) expect(result.stdout).toContain(member.name);
     expect(result.stdout).toMatch(/synchronous mode on/);
+  });
+
+  it('db:status › when no flag names a cluster and there is no lab, then it says how to start one, or --local', async () => {
+    const emptyLab = await mkdtemp(path.join(tmpdir(), 'swarmlab-nolab-'));
+    try {
+      const result = await run('db-status', [], { LAB_DIR: emptyLab });
+
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('No lab found');
+      expect(result.stderr).toContain('npm run lab:up');
+      expect(result.stderr).toContain('add --local');
+    } finally {
+      await rm(emptyLab, { recursive: true, force: true });
+    }
   });
 
   it('db:reinit › when asked to reinitialize the leader, then it refuses and says how to rebuild it', async () => {
