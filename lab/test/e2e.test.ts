@@ -10,10 +10,11 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { $ } from 'zx';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { lastJsonLine, type BackupList } from '../../scripts/lib/lab-backup.js';
-import { findLab, type Lab } from '../../scripts/lib/lab-context.js';
+import { findLab, labUrl, type Lab } from '../../scripts/lib/lab-context.js';
 import { NETWORK, NODES } from '../../scripts/lib/lab-docker.js';
 import { LabClient, labHttp, type LabResponse } from '../../scripts/lib/lab-https.js';
 import { labPaths, STACK } from '../../scripts/lib/lab-secrets.js';
@@ -31,6 +32,8 @@ import { runJob, serviceStates, stackService } from '../../scripts/lib/lab-swarm
 import { labelsToDynamic, loadPolicyContext } from '../../scripts/lib/stack-policy.js';
 import { CANDIDATE, CANDIDATE_HEADER, candidateService, SWITCH_LABEL } from '../../scripts/lib/bluegreen.js';
 import { REPO_ROOT } from '../../scripts/lib/paths.js';
+import { screenshot } from '../../scripts/lib/screenshots.js';
+import { runbookCommands } from '../../scripts/lib/runbook-commands.js';
 import { steadyStream } from '../../scripts/lib/steady-stream.js';
 
 const TRAEFIK_IMAGE = 'traefik:v3.5.2';
@@ -1201,6 +1204,126 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       expect(await errorsLoggedSince(quietSince)).toEqual({});
     },
     20 * MINUTE,
+  );
+
+  it(
+    'shows what its users see, in screenshots by headless Chromium: the API docs through the edge, an alert in the mail sink, the weekly report',
+    async () => {
+      // reports/ (ignored by git and by the image builds): copy them to docs/images/ to refresh the README's pictures.
+      const dir = path.join(REPO_ROOT, 'reports/screenshots');
+      const shots = {
+        api: path.join(dir, 'api-docs.png'),
+        mail: path.join(dir, 'mail-alert.png'),
+        report: path.join(dir, 'weekly-report.png'),
+      };
+      await screenshot(`${labUrl('api')}/docs/`, shots.api, {
+        httpsCa: path.join(labDir, 'ca/ca.crt'),
+        waitFor: '.swagger-ui .info .title',
+      });
+
+      // The mail sink's own pages (its UI is routed by Traefik only): as it serves them, read inside its task.
+      const pageOf = async (urlPath: string) =>
+        execOnNode1('mailsink', [
+          'node',
+          '-e',
+          `fetch('http://127.0.0.1:8025${urlPath}').then((r) => r.text()).then((t) => process.stdout.write(t))`,
+        ]);
+      const list = JSON.parse((await pageOf('/api/messages?subject=Api')) ?? '{}') as {
+        messages?: { id: string; subject: string }[];
+      };
+      const alert = list.messages?.find((message) => /firing/i.test(message.subject));
+      expect(alert, `an alert mail among ${JSON.stringify(list.messages?.map((m) => m.subject))}`).toBeDefined();
+      const pageFile = path.join(labDir, 'mail-alert.html');
+      await writeFile(pageFile, (await pageOf(`/messages/${alert!.id}`)) ?? '');
+      await screenshot(pathToFileURL(pageFile).href, shots.mail);
+
+      const day = (await readdir(path.join(labDir, 'reports'))).sort().at(-1)!;
+      await screenshot(pathToFileURL(path.join(labDir, 'reports', day, 'index.html')).href, shots.report, {
+        height: 1100,
+      });
+      for (const file of Object.values(shots)) expect((await stat(file)).size, file).toBeGreaterThan(20_000);
+    },
+    5 * MINUTE,
+  );
+
+  it(
+    "runs the runbooks' read-only commands as written (the Docker context swarmlab, the npm scripts, the lab's URLs): each succeeds",
+    async () => {
+      const commands = new Map<string, string>();
+      for (const [file, found] of await runbookCommands())
+        for (const command of found) if (command.readOnly) commands.set(command.text, `${file}:${command.line}`);
+      // Under --edge haproxy only the API is routed: the ops UIs and Traefik's own logs are not there to read.
+      const needsTraefik = (text: string) => /(prometheus|jenkins)\.lab\.localhost|swarmlab_traefik/.test(text);
+      const runnable = [...commands].filter(([text]) => edge === 'traefik' || !needsTraefik(text));
+      console.log(`runbooks: ${commands.size} read-only commands, ${runnable.length} run here (edge ${edge})`);
+      expect(runnable.length).toBeGreaterThan(30);
+      const failed: string[] = [];
+      const queue = [...runnable];
+      const worker = async () => {
+        for (let next = queue.shift(); next; next = queue.shift()) {
+          const [text, where] = next;
+          // As written, from the checkout, with this lab's folder where the runbooks say .lab; the status of the
+          // command itself, not of a grep that found nothing after it.
+          const script = `set -u; ${text.replaceAll('.lab/', `${labDir}/`)}; exit \${PIPESTATUS[0]}`;
+          const run = await $({ cwd: REPO_ROOT, env, quiet: true, nothrow: true, timeout: '120s' })`bash -c ${script}`;
+          if (run.exitCode !== 0)
+            failed.push(`${where}: ${text}\n  exit ${run.exitCode}: ${run.stderr.trim().slice(-300)}`);
+        }
+      };
+      await Promise.all([worker(), worker(), worker()]);
+      expect(failed).toEqual([]);
+    },
+    10 * MINUTE,
+  );
+
+  it(
+    "switches the PostgreSQL leader over and rebuilds the replica with the operator's db: commands, while a client writes through the edge: no write answers 500, none acknowledged is lost",
+    async () => {
+      await npm('db:status');
+      const leader = await leaderByPatroni(lab);
+      expect(leader, 'one leader').toBeDefined();
+      const writer = writeThroughEdge((title) => api('POST', '/v1/items', { title, body: '', tags: [] }), 30_000);
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      const started = Date.now();
+      await npm('db:switchover', '--yes');
+      const switchoverMs = Date.now() - started;
+      const result = await writer;
+      const statuses = Object.entries(result.byStatus)
+        .map(([status, n]) => `${n} × ${status}`)
+        .join(', ');
+      console.log(
+        `switchover (db:switchover from ${leader}) took ${(switchoverMs / 1000).toFixed(1)} s; writes through the edge: ` +
+          `${statuses}; longest gap between two acknowledged writes ${(result.longestGapMs / 1000).toFixed(1)} s`,
+      );
+      // Not yet 0 failed writes: while the leader changes (2-5 s) the edge answers 503 (every API task is unready:
+      // /readyz asks the primary) and the API answers 503 to the few requests caught by the old leader's shutdown.
+      // Both are 503 with Retry-After; a 500 or a network error would be a defect.
+      expect(Object.keys(result.byStatus).filter((status) => !['201', '503'].includes(status))).toEqual([]);
+      const stored = new Set(await storedTitles(lab, result.prefix));
+      expect(
+        result.acked.filter((title) => !stored.has(title)),
+        'acknowledged writes lost',
+      ).toEqual([]);
+      const newLeader = await until(
+        'the new leader in Prometheus',
+        async () => {
+          const now = await leaderByPatroni(lab);
+          return now && now !== leader ? now : undefined;
+        },
+        MINUTE,
+      );
+
+      // The old leader, now a replica, cloned again from the new one.
+      await npm('db:reinit', leader!, '--yes');
+      await until(
+        `${leader} a replica again, seen by Prometheus`,
+        async () => ((await labelValues(lab, 'patroni_replica == 1', 'member')).includes(leader!) ? true : undefined),
+        2 * MINUTE,
+      );
+      expect(await leaderByPatroni(lab)).toBe(newLeader);
+      await npm('db:status');
+    },
+    10 * MINUTE,
   );
 
   it(
