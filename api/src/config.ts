@@ -59,6 +59,8 @@ const schema = z.object({
   REPLICA_MAX_LAG_SECONDS: z.coerce.number().min(0).max(3600).default(5),
   REPLICA_CHECK_INTERVAL_MS: int(100, 60_000).default(1000),
   DB_POOL_MAX: int(1, 200).default(10),
+  DB_WAIT_SECONDS: z.coerce.number().min(0).max(60).default(8),
+  READY_GRACE_SECONDS: z.coerce.number().min(0).max(300).default(15),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters (use a random 256-bit value)'),
   JWT_TTL_SECONDS: int(60, 86_400).default(900),
   JWT_ISSUER: z.string().min(1).default('swarmlab'),
@@ -115,6 +117,8 @@ export function loadConfig(env: Env = process.env) {
       replicaMaxLagSeconds: e.REPLICA_MAX_LAG_SECONDS,
       replicaCheckIntervalMs: e.REPLICA_CHECK_INTERVAL_MS,
       poolMax: e.DB_POOL_MAX,
+      waitMs: e.DB_WAIT_SECONDS * 1000,
+      readyGraceMs: e.READY_GRACE_SECONDS * 1000,
     },
     auth: {
       jwtSecret: e.JWT_SECRET,

@@ -4,37 +4,28 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../src/middleware/error-handler.js';
 import { PROBLEM_CONTENT_TYPE } from '../src/lib/problem.js';
-import { signedInUser } from './factories/users.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
-import { startReplicatedCluster, type ReplicatedCluster } from './helpers/replicated-cluster.js';
-import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
+import type { TestApp } from './helpers/app.js';
+import type { ReplicatedCluster } from './helpers/replicated-cluster.js';
+import { startRoutedApp, type RoutedApp } from './helpers/routed-app.js';
+import type { TcpProxy } from './helpers/tcp-proxy.js';
 
 let cluster: ReplicatedCluster;
 let router: TcpProxy;
 let app: TestApp;
 let auth: Record<string, string>;
+let routed: RoutedApp;
 
 beforeAll(async () => {
-  cluster = await startReplicatedCluster();
-  router = await startTcpProxy({ forward: cluster.primary.port });
-  const superuser = cluster.primary.url('swarmlab');
-  app = await startTestApp({
-    database: { name: 'swarmlab', urls: { superuser, app: '', migrator: '', readonly: '' }, drop: async () => {} },
-    databaseUrl: cluster.appUrl(cluster.primary).replace(`:${cluster.primary.port}/`, `:${router.port}/`),
-    env: { DB_POOL_MAX: '2' },
-  });
-  ({ auth } = await signedInUser(app));
+  // At once: these tests name the reason of each outage (db-wait.api.test.ts waits one out).
+  routed = await startRoutedApp({ DB_WAIT_SECONDS: '0' });
+  ({ cluster, router, app, auth } = routed);
 }, 120_000);
 
 afterAll(async () => {
-  await app?.close();
-  await router?.destroy();
-  await cluster?.destroy();
+  await routed?.destroy();
 });
 
-/** Every open connection of the API's role ends, as when its member is stopped or demoted. */
-const cutApiConnections = () =>
-  cluster.sql(cluster.primary, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'");
+const cutApiConnections = () => routed.cutApiConnections();
 
 // Each test breaks one thing; this puts the database back and waits until the API writes again.
 afterEach(async () => {
@@ -128,6 +119,13 @@ describe('when the database is unavailable', () => {
 
   it('when the router still sends writes to a member just demoted (a switchover), then 503 (read-only)', async () => {
     await cluster.caughtUp();
+    // The replica has replayed the end of the connection limit set by the test before (else: too many connections).
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const [role] = (await cluster.sql(cluster.replica, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'app'"))
+        .rows;
+      if (Number(role!.rolconnlimit) === -1) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     router.set({ forward: cluster.replica.port });
     await cutApiConnections();
     expectUnavailable(await request('post', '/v1/items'), 'read-only');

@@ -23,6 +23,7 @@ async function openDatabase(options: { replicaMaxLagSeconds?: number } = {}) {
       replicaMaxLagSeconds: options.replicaMaxLagSeconds ?? 1,
       replicaCheckIntervalMs: 100,
       poolMax: 4,
+      waitMs: 0,
     },
     metrics,
     createLogger({ level: 'error', service: 'test', stream: quiet }),

@@ -4,6 +4,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
 import { databaseUnavailable } from './db-errors.js';
+import { WaitingPool } from './db-pool.js';
 import type { Logger } from './logger.js';
 import { registerPoolMetrics, type Metrics } from './metrics.js';
 import { requestContext } from './request-context.js';
@@ -16,6 +17,8 @@ interface DatabaseOptions {
   replicaMaxLagSeconds: number;
   replicaCheckIntervalMs: number;
   poolMax: number;
+  /** How long a request waits for an unavailable database before its 503 (db-pool.ts). */
+  waitMs: number;
 }
 
 interface LsnSample {
@@ -29,7 +32,8 @@ const lsnQuery = (fn: string) => `SELECT pg_wal_lsn_diff(${fn}, '0/0')::text AS 
 export class Database {
   readonly primary: Db;
   private readonly replica?: Db;
-  private readonly pools: pg.Pool[] = [];
+  private readonly pools: WaitingPool[] = [];
+  private readonly primaryPool: WaitingPool;
   private replicaHealthy = false;
   private checkTimer?: NodeJS.Timeout;
   private checking?: Promise<void>;
@@ -42,19 +46,22 @@ export class Database {
     private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {
-    const primaryPool = this.pool(options.url, 'primary');
+    const primaryPool = (this.primaryPool = this.pool(options.url, 'primary', true));
     this.primary = new PrismaClient({ adapter: new PrismaPg(primaryPool) });
     const pools: Record<string, pg.Pool> = { primary: primaryPool };
     if (options.replicaUrl) {
-      const replicaPool = this.pool(options.replicaUrl, 'replica');
+      const replicaPool = this.pool(options.replicaUrl, 'replica', false);
       this.replica = new PrismaClient({ adapter: new PrismaPg(replicaPool) });
       pools.replica = replicaPool;
     }
     registerPoolMetrics(metrics, pools);
   }
 
-  private pool(connectionString: string, name: string) {
-    const pool = new pg.Pool({
+  private pool(connectionString: string, name: string, writable: boolean) {
+    const pool = new WaitingPool({
+      // The replica is a fallback for reads: a request that finds it gone goes to the primary at once (read()).
+      waitMs: writable ? this.options.waitMs : 0,
+      writable,
       connectionString,
       max: this.options.poolMax,
       connectionTimeoutMillis: 5_000,
@@ -135,6 +142,11 @@ export class Database {
   /** Is the database reachable? Used by /readyz. Only the primary matters: reads can fall back. */
   async ping() {
     await this.primary.$queryRaw`SELECT 1`;
+  }
+
+  /** Whether the primary answered within the last `ms` (a request, a ping). */
+  answeredWithin(ms: number): boolean {
+    return Date.now() - this.primaryPool.answeredAt <= ms;
   }
 
   private async checkReplica() {

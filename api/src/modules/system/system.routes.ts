@@ -97,7 +97,10 @@ export function systemRoutes(context: RouteContext, deps: SystemDeps) {
     {
       method: 'get',
       path: '/readyz',
-      summary: 'Readiness: the database answers and the process is not shutting down',
+      summary:
+        'Readiness: the process is not shutting down, and the database answers or answered within READY_GRACE_SECONDS ' +
+        '(a switchover or a failover lasts seconds: requests wait for the database, up to DB_WAIT_SECONDS, rather ' +
+        'than every task leaving the edge at once). After the grace, 503: the edge answers for the tasks, at once.',
       tags: ['system'],
       access: 'public',
       responses: { 200: { description: 'ready', schema: StatusSchema } },
@@ -105,10 +108,22 @@ export function systemRoutes(context: RouteContext, deps: SystemDeps) {
     },
     async (_input, _req, res) => {
       if (!lifecycle.ready) throw new AppError('shutting-down', 'this instance is shutting down', 503);
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await db.ping();
+        // Bounded: Traefik's check gives this answer 1 s, and the pool would wait for the database.
+        await Promise.race([
+          db.ping(),
+          new Promise<never>((_resolve, reject) => {
+            timer = setTimeout(() => reject(new Error('ping timed out')), 500);
+          }),
+        ]);
       } catch (error) {
-        throw new AppError('database-unavailable', 'the database does not answer', 503, { cause: error });
+        if (!lifecycle.everReady || !db.answeredWithin(config.db.readyGraceMs))
+          throw new AppError('database-unavailable', 'the database does not answer', 503, { cause: error });
+        res.json({ status: 'waiting for the database' });
+        return;
+      } finally {
+        clearTimeout(timer);
       }
       lifecycle.everReady = true;
       res.json({ status: 'ready' });

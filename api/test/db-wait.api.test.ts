@@ -1,0 +1,90 @@
+// A database away for a moment (a planned switchover, a failover) costs a request time, not an error: it waits up to
+// DB_WAIT_SECONDS and succeeds once the leader answers again, and /readyz keeps the task in the edge for
+// READY_GRACE_SECONDS. Longer outages still answer 503 (db-unavailable.api.test.ts). Real PostgreSQL (a primary and
+// its streaming replica) behind a TCP proxy that plays the lab's db-router.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startRoutedApp, type RoutedApp } from './helpers/routed-app.js';
+
+const WAIT_SECONDS = 6;
+const GRACE_SECONDS = 3;
+
+let routed: RoutedApp;
+
+beforeAll(async () => {
+  routed = await startRoutedApp({ DB_WAIT_SECONDS: String(WAIT_SECONDS), READY_GRACE_SECONDS: String(GRACE_SECONDS) });
+}, 120_000);
+
+afterAll(async () => {
+  await routed?.destroy();
+});
+
+const cutApiConnections = () => routed.cutApiConnections();
+
+afterEach(async () => {
+  routed.router.set({ forward: routed.cluster.primary.port });
+  await routed.router.listen();
+  expect((await write('after')).status).toBe(201);
+});
+
+const write = (title: string) =>
+  routed.app.http().post('/v1/items').set(routed.auth).send({ title, body: '', tags: [] });
+const stored = async (title: string) =>
+  Number(
+    (await routed.cluster.sql(routed.cluster.primary, `SELECT count(*) FROM app.items WHERE title = '${title}'`))
+      .rows[0]!.count,
+  );
+const later = (ms: number, fn: () => unknown) => new Promise((resolve) => setTimeout(() => resolve(fn()), ms));
+
+describe('when the database is away for less than DB_WAIT_SECONDS', () => {
+  it('when no leader answers for 1.5 s (the router refuses connections), then a write waits and is stored once', async () => {
+    await cutApiConnections();
+    await routed.router.stop();
+    const title = `wait-${Date.now()}`;
+    const started = Date.now();
+    const [response] = await Promise.all([write(title), later(1500, () => routed.router.listen())]);
+
+    expect(response.status).toBe(201);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+    expect(await stored(title)).toBe(1);
+  });
+
+  it('when the router still sends writes to the member just demoted (a replica) for 1.5 s, then the write waits for the leader', async () => {
+    await routed.cluster.caughtUp();
+    routed.router.set({ forward: routed.cluster.replica.port });
+    await cutApiConnections();
+    const title = `demoted-${Date.now()}`;
+    const [response] = await Promise.all([
+      write(title),
+      later(1500, () => routed.router.set({ forward: routed.cluster.primary.port })),
+    ]);
+
+    expect(response.status, response.text).toBe(201);
+    expect(await stored(title)).toBe(1);
+    expect(routed.app.logs.filter((line) => line.level === 'error')).toEqual([]);
+  });
+
+  it('when the database stays away longer, then the write answers 503 after about DB_WAIT_SECONDS, not before', async () => {
+    await cutApiConnections();
+    await routed.router.stop();
+    const started = Date.now();
+    const response = await write(`gone-${Date.now()}`);
+
+    expect(response.status).toBe(503);
+    expect(Date.now() - started).toBeGreaterThanOrEqual((WAIT_SECONDS - 1) * 1000);
+  }, 30_000);
+});
+
+describe('/readyz while the database is away', () => {
+  it('when the database answered within READY_GRACE_SECONDS, then the task stays ready (waiting); after it, 503', async () => {
+    expect((await routed.app.http().get('/readyz')).body).toEqual({ status: 'ready' });
+    await cutApiConnections();
+    await routed.router.stop();
+
+    const during = await routed.app.http().get('/readyz');
+    expect(during.status).toBe(200);
+    expect(during.body).toEqual({ status: 'waiting for the database' });
+
+    await later(GRACE_SECONDS * 1000 + 500, () => undefined);
+    expect((await routed.app.http().get('/readyz')).status).toBe(503);
+  }, 20_000);
+});
