@@ -122,7 +122,15 @@ export async function ensureDockerContext(paths: LabPaths = labPaths()): Promise
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DOCKER_')));
   const cli = $({ quiet: true, env });
   const exists = (await cli`docker context inspect ${DOCKER_CONTEXT}`.nothrow()).exitCode === 0;
-  await cli`docker context ${exists ? 'update' : 'create'} ${DOCKER_CONTEXT} --description ${"swarmlab: node1's Docker API (mutual TLS)"} --docker ${endpoint}`;
+  const made =
+    await cli`docker context ${exists ? 'update' : 'create'} ${DOCKER_CONTEXT} --description ${"swarmlab: node1's Docker API (mutual TLS)"} --docker ${endpoint}`.nothrow();
+  if (made.exitCode !== 0) {
+    throw new StopError(
+      `The Docker context ${DOCKER_CONTEXT} could not be ${exists ? 'updated' : 'created'}: ${lastLine(made.stderr)}.\n` +
+        `The lab works without it (DOCKER_HOST=${MANAGER_API} DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=${certPath}); ` +
+        `remove a broken one with: docker context rm --force ${DOCKER_CONTEXT}, then run this command again.`,
+    );
+  }
 }
 
 /** Whether the context exists and names node1's API: what lab:status reports. */
