@@ -49,7 +49,7 @@ export const LAB_CA = '.lab/ca/ca.crt';
 const LAB_URL = /^https:\/\/[a-z0-9-]+\.lab\.localhost:8443(\/|$)/;
 
 /** npm scripts that only read (the end-to-end test may run them as they stand). */
-export const READ_ONLY_SCRIPTS = ['lab:status', 'db:status', 'backup:list', 'kpi'];
+export const READ_ONLY_SCRIPTS = ['lab:status', 'lab:logs', 'db:status', 'backup:list', 'kpi'];
 
 /** Docker commands that only read (first words after `docker [--context swarmlab]`). */
 const READ_ONLY_DOCKER = [
