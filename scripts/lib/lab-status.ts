@@ -58,8 +58,12 @@ export async function labStatus(lab: Lab): Promise<void> {
   );
   await printDatabase(lab);
   await printBackups(lab);
+  // The HAProxy edge (deploy --edge haproxy) routes the API only; the ops UIs come with Traefik's.
+  const fallbackEdge = services.some((service) => service.Spec?.Name === `${STACK}_edge-fallback`);
   console.log(
-    `\nURLs: ${['api', 'grafana', 'prometheus', 'alertmanager', 'mail', 'traefik', 'jenkins'].map(labUrl).join('  ')}`,
+    fallbackEdge
+      ? `\nURLs: ${labUrl('api')}  (edge: HAProxy fallback, the API only; Grafana and the other UIs need Traefik's edge)`
+      : `\nURLs: ${['api', 'grafana', 'prometheus', 'alertmanager', 'mail', 'traefik', 'jenkins'].map(labUrl).join('  ')}`,
   );
   const context = await dockerContextHost();
   console.log(
