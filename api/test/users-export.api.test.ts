@@ -69,6 +69,24 @@ describe('GET /v1/users/export', () => {
     }
   });
 
+  it('when a cell would start a spreadsheet formula (=, +, -, @, tab, CR), then the CSV cell starts with a quote and runs nothing', async () => {
+    const names = ['=HYPERLINK("http://evil","click")', '+1 555 0100', '-2+3', '@SUM(A1:A9)', '\t=1+1', '\r=1+1'];
+    const plain = ["'=already quoted", 'Ada = Countess', "O'Brien"];
+    const emails = new Map<string, string>();
+    for (const name of [...names, ...plain]) emails.set((await createUser(app.prisma, { name })).email, name);
+    const response = await app.http().get('/v1/users/export?format=csv').set(admin).buffer(true);
+    const exported = new Map(
+      (parse(response.text, { columns: true }) as { email: string; name: string }[]).map((row) => [
+        row.email,
+        row.name,
+      ]),
+    );
+    for (const [email, name] of emails) {
+      const expected = names.includes(name) || name.startsWith("'=") ? `'${name}` : name;
+      expect(exported.get(email), name).toBe(expected);
+    }
+  });
+
   it('when filtered by active, then only those users', async () => {
     await createUser(app.prisma, { active: false });
     const response = await app.http().get('/v1/users/export?active=false').set(admin).buffer(true);

@@ -69,6 +69,26 @@ describe('POST /v1/users/import', () => {
     ]);
   });
 
+  it("when a CSV cell starts with the export's quote before =, +, -, @, then that one quote is removed (an export imports back unchanged)", async () => {
+    const cells = {
+      [newEmail()]: ['\'=HYPERLINK("http://evil")', '=HYPERLINK("http://evil")'],
+      [newEmail()]: ["'+1 555 0100", '+1 555 0100'],
+      [newEmail()]: ["''=quoted", "'=quoted"],
+      [newEmail()]: ['=raw', '=raw'],
+      [newEmail()]: ["O'Brien", "O'Brien"],
+      [newEmail()]: ["'plain", "'plain"],
+    };
+    const csv = `email,name\n${Object.entries(cells)
+      .map(([email, [cell]]) => `${email},"${cell!.replaceAll('"', '""')}"`)
+      .join('\n')}\n`;
+    const response = await importFile(app, admin, csv);
+    expect(response.status, response.text).toBe(201);
+    const stored = await storedUsers(app, Object.keys(cells));
+    expect(Object.fromEntries(stored.map((user) => [user.email, user.name]))).toEqual(
+      Object.fromEntries(Object.entries(cells).map(([email, [, name]]) => [email, name])),
+    );
+  });
+
   it('when an NDJSON file is valid, then 201, blank lines ignored and defaults applied', async () => {
     const [a, b] = [newEmail(), newEmail()];
     const ndjson = [

@@ -1,6 +1,7 @@
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
+import { neutraliseCell } from '../../lib/csv-cells.js';
 import { AppError } from '../../lib/errors.js';
 import { defineRoute, type RouteContext } from '../../lib/routes.js';
 import {
@@ -29,7 +30,8 @@ export function usersTransferRoutes(context: RouteContext, deps: { transfer: Use
         contentTypes: Object.keys(IMPORT_CONTENT_TYPES),
         description:
           'UTF-8. CSV: a header row with email and name, and optionally role (admin|user, default user) and ' +
-          'active (true|false, default true). NDJSON: one object with the same fields per line. ' +
+          "active (true|false, default true); a cell starting with ' before =, +, -, @, tab or CR loses that one " +
+          "quote (the export's guard against spreadsheet formulas). NDJSON: one object with the same fields per line. " +
           'Imported users have no password.',
       },
       responses: { 201: { description: 'every row was imported or skipped', schema: ImportResultSchema } },
@@ -96,7 +98,11 @@ function importFormat(contentType = '', contentEncoding = 'identity'): TransferF
 }
 
 function csvWriter() {
-  return stringify({ header: true, columns: [...EXPORT_COLUMNS], cast: { boolean: (value) => String(value) } });
+  return stringify({
+    header: true,
+    columns: [...EXPORT_COLUMNS],
+    cast: { boolean: (value) => String(value), string: neutraliseCell },
+  });
 }
 
 function ndjsonWriter() {

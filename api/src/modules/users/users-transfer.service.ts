@@ -5,6 +5,7 @@ import { CsvError, parse } from 'csv-parse';
 import type { ZodType } from 'zod';
 import type { Config } from '../../config.js';
 import type { Database } from '../../lib/db.js';
+import { restoreCell } from '../../lib/csv-cells.js';
 import { AppError, type FieldError } from '../../lib/errors.js';
 import type { Metrics } from '../../lib/metrics.js';
 import type { UserDto } from './users.schemas.js';
@@ -243,7 +244,7 @@ async function* csvRecords(text: AsyncIterable<string>): AsyncGenerator<RawRecor
         continue;
       }
       // An empty cell of an optional column takes the column's default.
-      const cells = columns.map((column, i) => [column, fields[i]!] as const);
+      const cells = columns.map((column, i) => [column, restoreCell(fields[i]!)] as const);
       yield { line, value: Object.fromEntries(cells.filter(([column, cell]) => cell !== '' || isRequired(column))) };
     }
   }
