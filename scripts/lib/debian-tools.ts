@@ -6,14 +6,16 @@ import { $, which } from 'zx';
 const APT_LOCK = '/run/lock/swarmlab-apt.lock';
 
 /**
- * What `npm test` runs from Debian beside PostgreSQL (docs:build and the screenshots need Graphviz and Chromium) (scripts/lib/pg-cluster.ts installs that): installed once before
- * the run (scripts/test/tools-setup.ts), so the README's `npm ci && npm test` passes on a bare Debian machine.
+ * What `npm test` runs from Debian besides PostgreSQL (scripts/lib/pg-cluster.ts installs that), docs:build and the
+ * screenshots included: installed once before the run (scripts/test/tools-setup.ts), so the README's
+ * `npm ci && npm test` passes on a bare Debian machine.
  */
 export const TEST_TOOLS: Record<string, string> = {
   shellcheck: 'shellcheck',
   yamllint: 'yamllint',
   openssl: 'openssl',
   curl: 'curl',
+  jq: 'jq', // backup/backup-job, run for real by backup-job.test.ts
   patroni: 'patroni',
   etcd: 'etcd-server',
   haproxy: 'haproxy',

@@ -91,10 +91,20 @@ export function printTable(title: string, header: string[], rows: string[][]) {
 // ---------------------------------------------------------------------------------------------------------------
 // Docker
 
-/** Stops with the next step when the docker CLI or the engine is missing; returns the engine's version. */
+const INSTALL_DOCKER =
+  "Install Docker's own packages (docker-ce and docker-ce-cli: https://docs.docker.com/engine/install/) or Docker " +
+  "Desktop; a distribution's docker.io works from version 23 (Debian 12's is 20.10).";
+/** `docker stack config` (deploy renders the stack with it) and version-less stack files came with the CLI 23. */
+const MIN_CLI_MAJOR = 23;
+
+/** Stops with the next step when the docker CLI is missing or too old, or the engine does not answer. */
 export async function requireDocker(): Promise<string> {
-  if (!(await which('docker', { nothrow: true }))) {
-    throw new StopError('The docker CLI is missing. Install Docker (Debian: apt-get install docker.io).');
+  if (!(await which('docker', { nothrow: true }))) throw new StopError(`The docker CLI is missing. ${INSTALL_DOCKER}`);
+  const client = (await q`docker version --format ${'{{.Client.Version}}'}`.nothrow().timeout('30s')).stdout.trim();
+  if (Number.parseInt(client, 10) < MIN_CLI_MAJOR) {
+    throw new StopError(
+      `This docker CLI is ${client}; the lab needs ${MIN_CLI_MAJOR} or later (docker stack config). ${INSTALL_DOCKER}`,
+    );
   }
   const info = await q`docker info --format ${'{{.ServerVersion}}'}`.nothrow().timeout('30s');
   if (info.exitCode !== 0 || !info.stdout.trim()) {

@@ -3,11 +3,9 @@
 // api-next, the candidate beside it) checked by the whole stack policy, Traefik's labels included, and the parsing
 // of what the edges answer. HAProxy's side of the switch runs for real in edge-fallback.test.ts; the release itself
 // runs in the end-to-end test.
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -24,7 +22,7 @@ import {
 } from '../lib/bluegreen.js';
 import { DOCKER_CLIENT_SECRETS } from '../lib/lab-node-tls.js';
 import { SECRET_NAMES, type Versions } from '../lib/lab-secrets.js';
-import { REPO_ROOT } from '../lib/paths.js';
+import { render } from './helpers/stack-config.js';
 import {
   checkStack,
   labelsToDynamic,
@@ -34,7 +32,6 @@ import {
   type StackSpec,
 } from '../lib/stack-policy.js';
 
-const execFileAsync = promisify(execFile);
 const VERSIONS: Versions = Object.fromEntries(SECRET_NAMES.map((name) => [name, 1]));
 
 let rendered: string;
@@ -53,13 +50,9 @@ beforeAll(async () => {
     labState: 'a lab state\n',
     managerAddress: '10.213.56.11',
   });
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...variables };
-  const { stdout } = await execFileAsync('docker', ['stack', 'config', '-c', 'docker-compose.yml'], {
-    cwd: REPO_ROOT,
-    env,
-    maxBuffer: 16 << 20,
-  });
-  rendered = stdout;
+  const result = await render(['docker-compose.yml'], variables);
+  if (!result.ok) throw new Error(`docker stack config failed:\n${result.stderr}`);
+  rendered = result.stdout;
   context = await loadPolicyContext();
 });
 

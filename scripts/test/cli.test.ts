@@ -1,6 +1,11 @@
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { $ } from 'zx';
 import { intFlag, parseFlags, StopError } from '../lib/cli.js';
 import { fillTemplate } from '../lib/load.js';
+import { REPO_ROOT } from '../lib/paths.js';
 
 describe('parseFlags', () => {
   it('when the flags are known, then their values are returned', () => {
@@ -45,4 +50,25 @@ describe('fillTemplate', () => {
       '{"email":"bench-r1-42@lab.localhost"}',
     );
   });
+});
+
+describe('requireDocker', () => {
+  // A docker CLI older than 23 on PATH (Debian 12's docker.io is 20.10): the lab's commands stop before any work.
+  it('when the docker CLI is older than 23, then npm run backup:list stops naming the version and what to install', async () => {
+    const bin = await mkdtemp(path.join(tmpdir(), 'swarmlab-old-docker-'));
+    try {
+      await writeFile(path.join(bin, 'docker'), '#!/bin/sh\n[ "$1" = version ] && echo 20.10.24 && exit 0\nexit 1\n');
+      await chmod(path.join(bin, 'docker'), 0o755);
+      const run = await $({
+        cwd: REPO_ROOT,
+        nothrow: true,
+        quiet: true,
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` },
+      })`npx tsx scripts/backup-list.ts`;
+      expect(run.exitCode).toBe(1);
+      expect(run.stderr).toMatch(/This docker CLI is 20\.10\.24; the lab needs 23 or later[\s\S]*docker-ce-cli/);
+    } finally {
+      await rm(bin, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -2,11 +2,9 @@
 // engine), then the stack policy of scripts/lib/stack-policy.ts on the result, and the wiring between services
 // that the policy does not know about. Each rule has a negative case: a copy of the stack with one mistake is
 // refused by the same policy function.
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Ajv } from 'ajv';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +14,7 @@ import { DOCKER_CLIENT_SECRETS } from '../lib/lab-node-tls.js';
 import { LAB_STATE_MOUNT, labStateHash } from '../lib/lab-state.js';
 import { CATALOGUE, dockerSecretName, SECRET_NAMES, STACK, type Versions } from '../lib/lab-secrets.js';
 import { REPO_ROOT } from '../lib/paths.js';
+import { render } from './helpers/stack-config.js';
 import {
   checkStack,
   EDGE_NETWORK,
@@ -31,7 +30,6 @@ import {
   type StackSpec,
 } from '../lib/stack-policy.js';
 
-const execFileAsync = promisify(execFile);
 const TAG = '0123456789abcdef0123456789abcdef01234567';
 // Different versions per secret, so each rendered name shows its own secret's version.
 const VERSIONS: Versions = Object.fromEntries(SECRET_NAMES.map((name, index) => [name, (index % 3) + 1]));
@@ -39,40 +37,6 @@ const VERSIONS: Versions = Object.fromEntries(SECRET_NAMES.map((name, index) => 
 const MANAGER_ADDRESS = '10.213.56.11';
 /** A stand-in for the packed lab state: only its hash reaches the stack. */
 const LAB_STATE = 'a lab state\n';
-// `docker stack config` and version-less stack files need Docker CLI >= 23: Debian 12's docker.io (20.10) has
-// neither, so the CLI comes from Docker's apt repository (this machine kind ships one in /usr/local/bin).
-const INSTALL =
-  "install Docker CLI >= 23 first on PATH: apt-get install -y docker-ce-cli (from Docker's apt repository, " +
-  "https://docs.docker.com/engine/install/debian/); Debian's docker.io 20.10 has no `docker stack config`";
-
-interface Rendered {
-  ok: boolean;
-  stdout: string;
-  stderr: string;
-}
-
-/** `docker stack config -c FILE...` with only PATH, HOME and `variables` in the environment. */
-async function render(files: string[], variables: Record<string, string>): Promise<Rendered> {
-  const args = ['stack', 'config', ...files.flatMap((file) => ['-c', file])];
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...variables };
-  try {
-    const { stdout, stderr } = await execFileAsync('docker', args, { cwd: REPO_ROOT, env, maxBuffer: 16 << 20 });
-    return { ok: true, stdout, stderr };
-  } catch (error) {
-    const failure = error as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
-    if (failure.code === 'ENOENT') {
-      throw new Error(`The docker CLI is missing, and the stack tests need it: ${INSTALL}`, { cause: error });
-    }
-    const stderr = failure.stderr ?? String(error);
-    if (/unknown (command|flag)|is not a docker command|unknown shorthand/i.test(stderr)) {
-      throw new Error(`This docker CLI has no \`docker stack config\`: ${INSTALL}\n${stderr}`, {
-        cause: error,
-      });
-    }
-    return { ok: false, stdout: failure.stdout ?? '', stderr };
-  }
-}
-
 async function renderStack(files: string[], variables: Record<string, string>): Promise<StackSpec> {
   const result = await render(files, variables);
   if (!result.ok) throw new Error(`docker stack config ${files.join(' ')} failed:\n${result.stderr}`);
