@@ -73,7 +73,7 @@ export function createApp(deps: AppDeps) {
   };
 
   const root = mount('/');
-  systemRoutes(root, { config, db, lifecycle: deps.lifecycle, metrics });
+  systemRoutes(root, { config, db, lifecycle: deps.lifecycle });
   authRoutes(mount('/v1/auth'), { auth, users: usersRepository });
   const usersContext = mount('/v1/users');
   // /import and /export before /:id, so they are not taken for an id.

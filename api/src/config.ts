@@ -47,6 +47,7 @@ const schema = z.object({
   NODE_ENV: z.enum(['production', 'development', 'test']).default('production'),
   HOST: z.string().default('0.0.0.0'),
   PORT: int(0, 65535).default(3000),
+  METRICS_PORT: int(0, 65535).default(9464),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug']).default('http'),
   TRUST_PROXY_HOPS: int(0, 10).default(1),
   BODY_LIMIT: bytes.default(100 * 1024),
@@ -105,6 +106,7 @@ export function loadConfig(env: Env = process.env) {
     http: {
       host: e.HOST,
       port: e.PORT,
+      metricsPort: e.METRICS_PORT,
       trustProxyHops: e.TRUST_PROXY_HOPS,
       bodyLimitBytes: e.BODY_LIMIT,
       shutdownDelayMs: e.SHUTDOWN_DELAY_MS,

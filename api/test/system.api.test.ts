@@ -15,7 +15,8 @@ describe('system endpoints', () => {
     const response = await app.http().get('/');
     expect(response.status).toBe(200);
     expect(response.body).toMatchObject({ name: 'swarmlab-api', version: '0.1.0', gitSha: 'test-sha' });
-    expect(response.body.links).toMatchObject({ docs: '/docs', openapi: '/openapi.json', metrics: '/metrics' });
+    expect(response.body.links).toMatchObject({ docs: '/docs', openapi: '/openapi.json' });
+    expect(response.body.links).not.toHaveProperty('metrics');
   });
 
   it('GET /healthz and /readyz › 200 while the database answers', async () => {
@@ -123,6 +124,20 @@ describe('request ids and logs', () => {
 });
 
 describe('metrics', () => {
+  it('when asked on the public port in any spelling, then 404; on METRICS_PORT, GET /metrics only', async () => {
+    for (const spelling of ['/metrics', '/metrics/', '/METRICS', '/Metrics', '/metrics?x=1', '//metrics'])
+      expect((await app.http().get(spelling)).status, spelling).toBe(404);
+    const metricsUrl = new URL(app.baseUrl);
+    metricsUrl.port = String(app.metricsPort);
+    expect((await fetch(new URL('/metrics', metricsUrl))).status).toBe(200);
+    for (const [method, spelling] of [
+      ['GET', '/METRICS'],
+      ['GET', '/'],
+      ['POST', '/metrics'],
+    ] as const)
+      expect((await fetch(new URL(spelling, metricsUrl), { method })).status, `${method} ${spelling}`).toBe(404);
+  });
+
   it('labels requests by route template, never the raw path', async () => {
     const { auth } = await signedInUser(app, { role: 'admin' });
     await app.http().get('/v1/users/424242').set(auth);

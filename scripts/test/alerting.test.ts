@@ -115,7 +115,7 @@ beforeAll(async () => {
     },
     receivers: [{ name: 'webhook', webhook_configs: [{ url: receiver.url, send_resolved: true }] }],
   });
-  const apiTarget = new URL(api.baseUrl).host;
+  const apiTarget = `127.0.0.1:${api.metricsPort}`; // GET /metrics has its own port (METRICS_PORT)
   prometheus = await startDaemon({
     command: 'prometheus',
     configName: 'prometheus.yml',

@@ -34,12 +34,14 @@ describe('backup-job: metrics and one JSON line per run', () => {
   });
 
   // pgBackRest takes PGBACKREST_* variables as options: the cluster's configuration file, as --config.
-  const job = (...args: string[]) =>
+  const jobWith = (env: Record<string, string>, ...args: string[]) =>
     cluster.run(['bash', BACKUP_JOB, ...args], {
       PGBACKREST_CONFIG: cluster.configFile,
       PUSHGATEWAY_URL: gateway.url,
       BACKUP_JOB_LOG: log,
+      ...env,
     });
+  const job = (...args: string[]) => jobWith({}, ...args);
   const pushed = async (name: string, type: string) =>
     pushedValue(await gateway.metrics(), name, 'swarmlab_backup', { type });
 
@@ -58,6 +60,23 @@ describe('backup-job: metrics and one JSON line per run', () => {
     expect(await pushed('swarmlab_backup_duration_seconds', 'full')).toBeGreaterThan(0);
     expect(await pushed('swarmlab_backup_size_bytes', 'full')).toBe(Number(result?.size_bytes));
   }, 60_000);
+
+  it("when asked for the backup that is due, then it judges from pgBackRest's record: none after a fresh full, a diff when the last backup is late, a full when the last full is", async () => {
+    const labels = async () => (await cluster.info()).map((backup) => backup.label);
+    const before = await labels();
+    const fresh = await job('backup', 'due');
+    expect(fresh.exitCode, fresh.stderr).toBe(0);
+    expect(lastJsonLine(fresh.stdout)).toMatchObject({ job: 'backup', type: 'due', result: 'none due' });
+    expect(await labels()).toEqual(before);
+
+    // A window of -1 s makes every backup late, whatever the clock says.
+    const diff = await jobWith({ BACKUP_MAX_AGE_S: '-1' }, 'backup', 'due');
+    expect(lastJsonLine(diff.stdout)).toMatchObject({ job: 'backup', type: 'diff', result: 'success' });
+    const full = await jobWith({ BACKUP_FULL_MAX_AGE_S: '-1' }, 'backup', 'due');
+    expect(lastJsonLine(full.stdout)).toMatchObject({ job: 'backup', type: 'full', result: 'success' });
+    const added = (await labels()).filter((label) => !before.includes(label));
+    expect(added.map((label) => label.at(-1))).toEqual(['D', 'F']);
+  }, 90_000);
 
   it('when the repository is not writable, then it exits 1, pushes a failure, keeps the last success time and the backups', async () => {
     const lastSuccess = await pushed('swarmlab_backup_last_success_timestamp_seconds', 'full');

@@ -7,6 +7,8 @@ import type { Logger } from './logger.js';
 
 interface ShutdownDeps {
   server: Server;
+  /** Closed last: Prometheus may scrape while requests drain. */
+  metricsServer: Server;
   db: Database;
   lifecycle: Lifecycle;
   logger: Logger;
@@ -41,6 +43,8 @@ export function createShutdown(deps: ShutdownDeps) {
         server.closeIdleConnections();
       });
       await db.close();
+      deps.metricsServer.closeAllConnections();
+      await new Promise((resolve) => deps.metricsServer.close(resolve));
       clearTimeout(forced);
       logger.info('shutdown complete');
     })();

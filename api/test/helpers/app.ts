@@ -19,6 +19,8 @@ export interface TestApp {
   prisma: PrismaClient;
   http: () => supertest.Agent;
   baseUrl: string;
+  /** The port of GET /metrics (METRICS_PORT). */
+  metricsPort: number;
   /** Every log line written so far, parsed. */
   logs: Record<string, unknown>[];
   /** Raw log output, for "never logged" assertions. */
@@ -45,6 +47,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
     PORT: '0',
+    METRICS_PORT: '0',
     LOG_LEVEL: 'debug',
     DATABASE_URL: options.databaseUrl ?? database.urls.app,
     JWT_SECRET_FILE: jwtSecretFile,
@@ -69,12 +72,13 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     database,
     prisma,
     baseUrl,
+    metricsPort: started.metricsPort,
     http: () => supertest.agent(baseUrl),
     get logs() {
       return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     },
     rawLogs: () => lines.join('\n'),
-    metrics: async () => (await supertest(baseUrl).get('/metrics')).text,
+    metrics: async () => (await supertest(`http://127.0.0.1:${started.metricsPort}`).get('/metrics')).text,
     shutdown: () => started.shutdown('test'),
     async close() {
       if (closed) return;

@@ -40,7 +40,7 @@ export async function startRoutedApp(env: Record<string, string>): Promise<Route
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'",
       );
       for (let attempt = 0; attempt < 100; attempt++) {
-        const metrics = (await app.http().get('/metrics')).text;
+        const metrics = await app.metrics();
         if (/db_pool_connections\{pool="primary",state="idle"\} 0\b/.test(metrics)) return;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }

@@ -3,7 +3,7 @@
 // memory and the guards, so a restart neither forgets the history nor resets the cooldowns and the hourly cap.
 import { appendFile, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
-import type { Action, BackupType, Result } from './policy.js';
+import type { Action, Result } from './policy.js';
 
 export interface AuditEntry {
   time: string;
@@ -19,7 +19,6 @@ export interface AuditEntry {
   fingerprint: string;
   dryRun: boolean;
   replicas?: { from: number; to: number };
-  backupType?: BackupType;
 }
 
 export const AUDIT_CAPACITY = 500;

@@ -3,7 +3,8 @@
 //   firing ApiHighLatencyP95, or any alert labelled remediation="scale_out"  → scale_out of the API (+1, ≤ max)
 //   the same resolved, or any alert labelled remediation="scale_in" firing   → scale_in of the API (−1, ≥ min)
 //   firing ApiReplicasBelowDesired or ServiceCrashLooping                    → restart of its `service` (allowlist)
-//   firing BackupTooOld                                                      → backup of its `type` (default diff)
+//   firing BackupTooOld                                                      → the backup that is due (the backup
+//                                                                              service judges; labels choose nothing)
 //   anything else                                                            → ignored
 
 export const ACTIONS = ['scale_out', 'scale_in', 'restart', 'backup'] as const;
@@ -18,9 +19,6 @@ export const RESULTS = [
   'skipped_bound',
 ] as const;
 export type Result = (typeof RESULTS)[number];
-
-export const BACKUP_TYPES = ['full', 'diff', 'incr'] as const;
-export type BackupType = (typeof BACKUP_TYPES)[number];
 
 export interface PolicyAlert {
   status: 'firing' | 'resolved';
@@ -42,9 +40,7 @@ export interface ReplicaBounds {
 }
 
 /** `service` is always the short name (`api`); the Swarm service is `<stack>_<service>`. */
-export type Intent =
-  | { action: 'scale_out' | 'scale_in' | 'restart'; service: string }
-  | { action: 'backup'; service: string; backupType: BackupType };
+export type Intent = { action: 'scale_out' | 'scale_in' | 'restart' | 'backup'; service: string };
 
 export type PolicyDecision =
   | { kind: 'act'; intent: Intent; reason: string }
@@ -55,10 +51,6 @@ export type PolicyDecision =
 const SCALE_ALERTS = new Set(['ApiHighLatencyP95']);
 const RESTART_ALERTS = new Set(['ApiReplicasBelowDesired', 'ServiceCrashLooping']);
 const BACKUP_ALERTS = new Set(['BackupTooOld']);
-
-function isBackupType(value: string): value is BackupType {
-  return (BACKUP_TYPES as readonly string[]).includes(value);
-}
 
 export function decide(alert: PolicyAlert, config: PolicyConfig): PolicyDecision {
   const alertname = alert.labels.alertname ?? '';
@@ -99,15 +91,13 @@ export function decide(alert: PolicyAlert, config: PolicyConfig): PolicyDecision
     return { kind: 'act', intent: { action: 'restart', service }, reason: `${alertname} firing` };
   }
 
+  // An alert only asks: which backup runs, if any, the backup service judges from pgBackRest's own record
+  // (backup-job backup due), so a forged alert cannot choose a full backup that expires older ones.
   if (BACKUP_ALERTS.has(alertname)) {
-    const backupType = alert.labels.type ?? 'diff';
-    if (!isBackupType(backupType)) {
-      return { kind: 'ignore', reason: `${alertname} firing with an unknown backup type "${backupType}"` };
-    }
     return {
       kind: 'act',
-      intent: { action: 'backup', service: config.backupService, backupType },
-      reason: `${alertname} firing for ${backupType}`,
+      intent: { action: 'backup', service: config.backupService },
+      reason: `${alertname} firing`,
     };
   }
 

@@ -6,7 +6,7 @@ import type { Config } from './config.js';
 import { Guards, markDuplicates } from './guards.js';
 import type { Logger } from './lib/logger.js';
 import type { Metrics } from './lib/metrics.js';
-import { decide, scaleTarget, type Action, type BackupType, type Intent, type Result } from './policy.js';
+import { decide, scaleTarget, type Action, type Intent, type Result } from './policy.js';
 import { SimulatedSwarm } from './simulated-swarm.js';
 import type { SwarmActions } from './swarm.js';
 
@@ -21,14 +21,12 @@ export interface Decision {
   reason: string;
   detail?: string;
   replicas?: { from: number; to: number };
-  backupType?: BackupType;
 }
 
 interface Outcome {
   result: Result;
   detail: string;
   replicas?: { from: number; to: number };
-  backupType?: BackupType;
 }
 
 type AlertRef = Pick<Decision, 'alertname' | 'alertStatus' | 'fingerprint'>;
@@ -121,12 +119,8 @@ export class Remediator {
           await this.swarm.forceRestart(intent.service);
           return { result: done, detail: 'rolling restart forced' };
         case 'backup': {
-          const job = await this.swarm.startBackup(intent.backupType);
-          return {
-            result: done,
-            detail: `${intent.backupType} backup started (${job})`,
-            backupType: intent.backupType,
-          };
+          const job = await this.swarm.startBackup();
+          return { result: done, detail: `the due backup asked of the backup service (${job})` };
         }
       }
     } catch (error) {
@@ -150,7 +144,6 @@ export class Remediator {
       detail: outcome.detail,
     };
     if (outcome.replicas) decision.replicas = outcome.replicas;
-    if (outcome.backupType) decision.backupType = outcome.backupType;
     const entry: AuditEntry = {
       time: new Date(this.now()).toISOString(),
       ...decision,

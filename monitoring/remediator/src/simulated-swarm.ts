@@ -1,6 +1,5 @@
 // The swarm as dry-run sees it: replica counts kept in memory, starting at the minimum, so that dry-run walks
 // the same bounds as the real mode without a single Docker call.
-import type { BackupType } from './policy.js';
 import type { SwarmActions } from './swarm.js';
 
 export class SimulatedSwarm implements SwarmActions {
@@ -19,8 +18,8 @@ export class SimulatedSwarm implements SwarmActions {
 
   async forceRestart(): Promise<void> {}
 
-  async startBackup(type: BackupType): Promise<string> {
+  async startBackup(): Promise<string> {
     this.backups += 1;
-    return `simulated ${type} backup #${this.backups}`;
+    return `simulated backup #${this.backups}`;
   }
 }

@@ -1,7 +1,6 @@
 // What the remediator may do to the swarm, and its dockerode implementation. Services are named by their short
 // name (`api`); the Swarm service is `<stack>_<service>`, as `docker stack deploy` names it.
 import type Docker from 'dockerode';
-import type { BackupType } from './policy.js';
 
 export interface SwarmActions {
   /** The desired replica count of a replicated service. */
@@ -10,7 +9,8 @@ export interface SwarmActions {
   /** A rolling restart: every task is replaced under the service's update_config. */
   forceRestart(service: string): Promise<void>;
   /** Starts a backup and returns without waiting for it; resolves to a reference of the started job. */
-  startBackup(type: BackupType): Promise<string>;
+  /** Starts `backup-job backup due`: the backup service judges which backup is due, if any. */
+  startBackup(): Promise<string>;
 }
 
 interface ServiceInspect {
@@ -42,7 +42,7 @@ export class DockerSwarmActions implements SwarmActions {
     });
   }
 
-  async startBackup(type: BackupType): Promise<string> {
+  async startBackup(): Promise<string> {
     const service = this.swarmName('backup');
     // Only this engine's containers are visible through its socket: the backup task must run on this node.
     const containers = await this.docker.listContainers({
@@ -51,7 +51,7 @@ export class DockerSwarmActions implements SwarmActions {
     const target = containers[0];
     if (!target) throw new Error(`no running container of ${service} on this node`);
     const exec = await this.docker.getContainer(target.Id).exec({
-      Cmd: ['backup-job', 'backup', type],
+      Cmd: ['backup-job', 'backup', 'due'],
       AttachStdin: false,
       AttachStdout: false,
       AttachStderr: false,

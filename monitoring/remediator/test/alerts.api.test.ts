@@ -238,7 +238,7 @@ describe('POST /alerts › decisions in dry-run', () => {
         result: 'skipped_bound',
         detail: 'postgres1 is not in the restart allowlist (api)',
       }),
-      expect.objectContaining({ action: 'backup', service: 'backup', result: 'dry_run', backupType: 'full' }),
+      expect.objectContaining({ action: 'backup', service: 'backup', result: 'dry_run' }),
     ]);
     expect((await t.audit()).body.entries).toHaveLength(3);
     expect(t.calls).toEqual([]);

@@ -77,19 +77,17 @@ describe('decide', () => {
     expect(decide(firing({ alertname: 'ServiceCrashLooping' }), config)).toMatchObject({ kind: 'ignore' });
   });
 
-  it('when BackupTooOld fires, then a backup of its type starts, diff when the type is not given', () => {
-    expect(decide(firing({ alertname: 'BackupTooOld', service: 'backup', type: 'full' }), config)).toEqual({
-      kind: 'act',
-      intent: { action: 'backup', service: 'backup', backupType: 'full' },
-      reason: 'BackupTooOld firing for full',
-    });
-    expect(decide(firing({ alertname: 'BackupTooOld', service: 'backup' }), config)).toMatchObject({
-      intent: { action: 'backup', backupType: 'diff' },
-    });
-  });
-
-  it('when BackupTooOld carries an unknown type, then it is ignored', () => {
-    expect(decide(firing({ alertname: 'BackupTooOld', type: 'weekly' }), config)).toMatchObject({ kind: 'ignore' });
+  it('when BackupTooOld fires, then the backup service is asked for the backup that is due, whatever the labels say', () => {
+    const asked = { kind: 'act', intent: { action: 'backup', service: 'backup' }, reason: 'BackupTooOld firing' };
+    const labelSets: Record<string, string>[] = [
+      { type: 'full' },
+      { type: 'incr' },
+      { type: 'weekly' },
+      {},
+      { service: 'api' },
+    ];
+    for (const labels of labelSets)
+      expect(decide(firing({ alertname: 'BackupTooOld', ...labels }), config), JSON.stringify(labels)).toEqual(asked);
   });
 
   it('when an alert without a remediation fires or resolves, then it is ignored with a reason', () => {

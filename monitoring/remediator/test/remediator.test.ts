@@ -49,13 +49,13 @@ describe('remediation in real mode', () => {
       'backup:success',
       'scale_in:success',
     ]);
-    expect(res.body.decisions[3].detail).toBe('incr backup started (exec 0123456789ab)');
+    expect(res.body.decisions[3].detail).toBe('the due backup asked of the backup service (exec 0123456789ab)');
     expect(calls).toEqual([
       ['replicas', 'api'],
       ['scale', 'api', 6],
       ['replicas', 'api'],
       ['forceRestart', 'api'],
-      ['startBackup', 'incr'],
+      ['startBackup'],
       ['replicas', 'api'],
       ['scale', 'api', 5],
     ]);

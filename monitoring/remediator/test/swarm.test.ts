@@ -127,17 +127,17 @@ describe('DockerSwarmActions', () => {
       [`POST /containers/${CONTAINER_ID}/exec`]: { status: 201, body: { Id: EXEC_ID } },
       [`POST /exec/${EXEC_ID}/start`]: { status: 200 },
     });
-    expect(await actions.startBackup('full')).toBe(`exec ${'e'.repeat(12)} in container ${'c'.repeat(12)}`);
+    expect(await actions.startBackup()).toBe(`exec ${'e'.repeat(12)} in container ${'c'.repeat(12)}`);
     expect(JSON.parse(seen[0]!.query.get('filters')!)).toEqual({
       label: ['com.docker.swarm.service.name=swarmlab_backup'],
       status: ['running'],
     });
-    expect(seen[1]!.body).toMatchObject({ Cmd: ['backup-job', 'backup', 'full'], AttachStdout: false, Tty: false });
+    expect(seen[1]!.body).toMatchObject({ Cmd: ['backup-job', 'backup', 'due'], AttachStdout: false, Tty: false });
     expect(seen[2]!.body).toMatchObject({ Detach: true });
   });
 
   it('when no backup container runs on this engine, then starting a backup fails and says so', async () => {
     const { actions } = await fakeEngine({ 'GET /containers/json': { status: 200, body: [] } });
-    await expect(actions.startBackup('diff')).rejects.toThrow('no running container of swarmlab_backup on this node');
+    await expect(actions.startBackup()).rejects.toThrow('no running container of swarmlab_backup on this node');
   });
 });

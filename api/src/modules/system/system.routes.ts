@@ -1,4 +1,5 @@
-// Operational endpoints: identity, liveness, readiness, metrics, and the API's own documentation.
+// Operational endpoints: identity, liveness, readiness, and the API's own documentation (metrics have their own
+// port: lib/metrics-server.ts).
 import { OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import type { RequestHandler, Router } from 'express';
 import swaggerUi from 'swagger-ui-express';
@@ -7,7 +8,6 @@ import type { Config } from '../../config.js';
 import type { Database } from '../../lib/db.js';
 import { AppError } from '../../lib/errors.js';
 import type { Lifecycle } from '../../lib/lifecycle.js';
-import type { Metrics } from '../../lib/metrics.js';
 import { defineRoute, type RouteContext } from '../../lib/routes.js';
 
 const IndexSchema = z
@@ -24,11 +24,10 @@ interface SystemDeps {
   config: Config;
   db: Database;
   lifecycle: Lifecycle;
-  metrics: Metrics;
 }
 
 export function systemRoutes(context: RouteContext, deps: SystemDeps) {
-  const { config, db, lifecycle, metrics } = deps;
+  const { config, db, lifecycle } = deps;
   defineRoute(
     context,
     {
@@ -52,7 +51,6 @@ export function systemRoutes(context: RouteContext, deps: SystemDeps) {
           items: '/v1/items',
           health: '/healthz',
           ready: '/readyz',
-          metrics: '/metrics',
         },
       });
     },
@@ -129,10 +127,6 @@ export function systemRoutes(context: RouteContext, deps: SystemDeps) {
       res.json({ status: 'ready' });
     },
   );
-  context.router.get('/metrics', async (_req, res) => {
-    res.locals.route = '/metrics';
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
 }
 
 /** Serves the OpenAPI document built from every registered route, and Swagger UI over it. */

@@ -8,7 +8,6 @@ import { Writable } from 'node:stream';
 import type { WebhookAlert, WebhookPayload } from '../../src/alerts.schema.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/lib/logger.js';
-import type { BackupType } from '../../src/policy.js';
 import type { SwarmActions } from '../../src/swarm.js';
 
 export async function tempDir(prefix = 'remediator-') {
@@ -96,8 +95,8 @@ export function recordingSwarm(initialReplicas = 3) {
     forceRestart: async (service) => {
       calls.push(['forceRestart', service]);
     },
-    startBackup: async (type: BackupType) => {
-      calls.push(['startBackup', type]);
+    startBackup: async () => {
+      calls.push(['startBackup']);
       return 'exec 0123456789ab';
     },
   };
