@@ -13,6 +13,7 @@ import { REPO_ROOT } from './paths.js';
 import {
   clusterHandle,
   clusterOwner,
+  findPgBinDir,
   type Owner,
   freePort,
   requirePgBinaries,
@@ -206,12 +207,14 @@ export async function startBackupCluster(options: BackupClusterOptions = {}): Pr
       cwd: root,
       env: { ...process.env, PGPASSWORD: backupPassword },
     })`${owner.prefix} pgbackrest --config=${configFile} --stanza=${STANZA} ${args}`;
+  // The server's tools on PATH, as the backup image has them (backup-job starts scratch instances with pg_ctl):
+  // Debian puts only the client's wrappers in /usr/bin.
   const run = (command: string[], env: Record<string, string> = {}) =>
     $({
       quiet: true,
       nothrow: true,
       cwd: root,
-      env: { ...process.env, PGPASSWORD: backupPassword, ...env },
+      env: { ...process.env, PATH: `${findPgBinDir()}:${process.env.PATH ?? ''}`, PGPASSWORD: backupPassword, ...env },
     })`${owner.prefix} ${command}`;
   const mustRun = async (args: string[]) => {
     const output = await pgbackrest(args);
