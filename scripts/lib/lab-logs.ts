@@ -65,7 +65,9 @@ async function nodeLines(node: LabNode, query: LogQuery): Promise<LogLine[]> {
 export async function readServiceLogs(query: LogQuery, paths: LabPaths = labPaths()): Promise<LogLine[]> {
   const driver = await labDriver(paths);
   if (driver === undefined)
-    throw new StopError(`No lab in ${paths.root} (no lab.json). Start one with npm run lab, or set LAB_DIR.`);
+    throw new StopError(
+      `No lab of containers or VMs recorded in ${paths.root}/lab.json. Start one with npm run lab, or set LAB_DIR.`,
+    );
   if (driver !== 'docker') {
     throw new StopError(
       `lab:logs reads the nodes' engines of a lab of containers (this lab's driver: ${driver}). On VMs read a node's ` +

@@ -1,5 +1,6 @@
-// Prometheus' door: GET /metrics on its own port (METRICS_PORT), which only the monitoring network reaches. The
-// public port has no /metrics at all, so no spelling of the path (/METRICS, /metrics/) can reach it through the edge.
+// Prometheus' door: GET /metrics on its own port (METRICS_PORT), which the edge never routes to. The public port has
+// no /metrics at all, so no spelling of the path (/METRICS, /metrics/) reaches it from outside. Containers on the
+// API's overlay networks can still read it: it has no key yet.
 import { createServer } from 'node:http';
 import type { Metrics } from './metrics.js';
 
