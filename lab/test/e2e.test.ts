@@ -11,6 +11,7 @@ import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { $ } from 'zx';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { lastJsonLine, type BackupList } from '../../scripts/lib/lab-backup.js';
@@ -645,7 +646,9 @@ describe.sequential('the lab, end to end (docker driver)', () => {
 
       // Up to here the lab has only been used as intended: its start, traffic, an import, backups of every type, the
       // cron job, the restore drill, a scratch restore. Nothing fired or was pending since a minute after the first
-      // deploy (service discovery catching up with the tasks it started).
+      // deploy (service discovery catching up with the tasks it started). On a fast machine the steps above take
+      // about a minute: wait until that window is at least two minutes long, time for a rule's `for` to elapse.
+      await sleep(Math.max(0, deployedAt + 3 * MINUTE - Date.now()));
       const started = Math.round((Date.now() - deployedAt) / 1000) - 60;
       const atStart = await labQueryRange(lab, 'ALERTS', started, 15);
       expect(

@@ -28,17 +28,19 @@ export const labQuery = (lab: Lab, expr: string, at?: Date) =>
 
 /**
  * A range query over the last `rangeSeconds`, one point every `stepSeconds`, aligned on the step as Grafana aligns
- * it (start and end rounded down to a multiple of the step: the newest point can be up to a step old).
+ * it (start and end rounded down to a multiple of the step: the newest point can be up to a step old). The range is
+ * at least one step: promtool refuses a start that is not before the end.
  */
 export function labQueryRange(lab: Lab, expr: string, rangeSeconds: number, stepSeconds: number) {
   const now = Math.floor(Date.now() / 1000);
   const align = (seconds: number) => Math.floor(seconds / stepSeconds) * stepSeconds;
+  const end = align(now);
   return promtool(lab, [
     'range',
     '-o',
     'json',
-    `--start=${align(now - rangeSeconds)}`,
-    `--end=${align(now)}`,
+    `--start=${Math.min(align(now - rangeSeconds), end - stepSeconds)}`,
+    `--end=${end}`,
     `--step=${stepSeconds}s`,
     PROMETHEUS,
     expr,
