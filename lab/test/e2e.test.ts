@@ -29,7 +29,7 @@ import {
   storedTitles,
   writeThroughEdge,
 } from '../../scripts/lib/lab-faults.js';
-import { labQuery, labQueryRange, panelsWithoutData } from '../../scripts/lib/lab-prometheus.js';
+import { labQuery, labQueryRange, panelsWithoutData, promtoolQueryCommand } from '../../scripts/lib/lab-prometheus.js';
 import { runJob, serviceStates, stackService } from '../../scripts/lib/lab-swarm.js';
 import { labelsToDynamic, loadPolicyContext } from '../../scripts/lib/stack-policy.js';
 import { CANDIDATE, CANDIDATE_HEADER, candidateService, SWITCH_LABEL } from '../../scripts/lib/bluegreen.js';
@@ -37,6 +37,7 @@ import { REPO_ROOT } from '../../scripts/lib/paths.js';
 import { screenshot } from '../../scripts/lib/screenshots.js';
 import { runbookCommands } from '../../scripts/lib/runbook-commands.js';
 import { steadyStream } from '../../scripts/lib/steady-stream.js';
+import { DOORS, PROBE_SOURCE, type Door, type Outcome } from './doors.js';
 
 const TRAEFIK_IMAGE = 'traefik:v3.5.2';
 /** What the stack policy knows (Traefik's schema): the blue/green switch is checked against it while it happens. */
@@ -110,9 +111,41 @@ async function execOnNode1(service: string, cmd: string[]): Promise<string | und
   return Buffer.concat(chunks).toString().replace(/\r\n/g, '\n');
 }
 
+/** The doors of the lab (lab/test/doors.ts), and node1's registry and Docker API, tried from the API task on node1. */
+const NODE1_DOORS: Door[] = [
+  { host: NODES[0]!.ip, port: 5000, http: { method: 'GET', path: '/v2/_catalog' }, harm: 'the images deploy runs' },
+  { host: NODES[0]!.ip, port: 2376, harm: "node1's Docker API (mutual TLS)" },
+];
+
+async function doorsFromApiTask(): Promise<Record<string, Outcome>> {
+  const doors = [...DOORS, ...NODE1_DOORS];
+  const output = await execOnNode1('api', ['node', '--input-type=module', '-e', PROBE_SOURCE, JSON.stringify(doors)]);
+  const outcomes = JSON.parse(output?.trim().split('\n').at(-1) ?? '[]') as Outcome[];
+  expect(outcomes, output).toHaveLength(doors.length);
+  return Object.fromEntries(doors.map((door, i) => [`${door.host}:${door.port}`, outcomes[i]!]));
+}
+
+/**
+ * What answers an API task (docs/security.md, "From a public API task"): db-router's database port; Prometheus'
+ * door, which asks for its password; Traefik's metrics port (where Traefik runs). db-router and the HAProxy edge
+ * cut a connection to their statistics from the API's networks. Every other name is unknown on the API's networks,
+ * and no address outside the overlay is routed.
+ */
+function expectedDoors(): Record<string, Outcome> {
+  const expected: Record<string, Outcome> = Object.fromEntries(
+    DOORS.map((door) => [`${door.host}:${door.port}`, 'no such host']),
+  );
+  for (const door of NODE1_DOORS) expected[`${door.host}:${door.port}`] = 'unreachable';
+  expected['prometheus:9090'] = 401;
+  expected['db-router:5432'] = 'open';
+  expected['db-router:8404'] = 'closed';
+  if (edge === 'haproxy') expected['edge-fallback:8404'] = 'closed';
+  else expected['traefik:8082'] = 200;
+  return expected;
+}
+
 /** An instant PromQL query in the lab's Prometheus (promtool in its task); promtool's text output. */
-const promQuery = (expr: string) =>
-  execOnNode1('prometheus', ['promtool', 'query', 'instant', 'http://127.0.0.1:9090', expr]);
+const promQuery = (expr: string) => execOnNode1('prometheus', promtoolQueryCommand(['instant'], expr));
 
 /**
  * Panels whose only source is an official image that cannot be pulled here (docs/monitoring.md): Traefik's TLS
@@ -535,6 +568,17 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       expect(await leaderByExporter(lab)).toBe(await leaderByPatroni(lab));
     },
     4 * MINUTE,
+  );
+
+  it(
+    "an attacker in a public API task reaches db-router's database port and Prometheus' locked door, nothing else; /metrics is no path of the public API",
+    async () => {
+      expect(await doorsFromApiTask()).toEqual(expectedDoors());
+      for (const spelling of ['/metrics', '/metrics/', '/METRICS', '/Metrics', '/metrics?x=1', '/%6detrics']) {
+        expect((await api('GET', spelling)).status, spelling).toBe(404);
+      }
+    },
+    3 * MINUTE,
   );
 
   it('runs the API tasks on all three nodes', async () => {
@@ -1055,6 +1099,8 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       expect((await lab.docker.listSecrets()).map((secret) => secret.Spec?.Name)).not.toContain(
         'swarmlab_admin_password_v1',
       );
+      // The new release's tasks reach no more than the first ones did.
+      expect(await doorsFromApiTask()).toEqual(expectedDoors());
     },
     20 * MINUTE,
   );

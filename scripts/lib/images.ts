@@ -296,6 +296,16 @@ const info = await transport.sendMail({ from: 'alertmanager@lab.localhost', to: 
 console.log(info.response);
 `;
 
+/** The smoke checks' Prometheus: the image as the stack runs it, its password in a secret's file. */
+const SMOKE_PROMETHEUS_PASSWORD = randomBytes(16).toString('hex');
+const prometheusWithPassword = (ctx: SmokeContext, name: string): ContainerSpec => ({
+  name,
+  image: ctx.ref('prometheus'),
+  env: { PROMETHEUS_PASSWORD_FILE: '/run/secrets/prometheus_password' },
+  secrets: { prometheus_password: SMOKE_PROMETHEUS_PASSWORD },
+});
+const basicAuth = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
 /** A throwaway self-signed certificate and key (PEM) for `commonName`, server and client. */
 async function selfSignedCert(commonName: string, dns: string[]): Promise<{ cert: string; key: string }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'swarmlab-smoke-tls-'));
@@ -509,9 +519,15 @@ export const IMAGES: ImageSpec[] = [
     dockerfile: 'monitoring/prometheus/Dockerfile',
     context: 'monitoring/prometheus',
     smoke: async (ctx) => {
-      await ctx.waitHealthy(await ctx.start({ name: 'prometheus', image: ctx.ref('prometheus') }));
-      await expectHttp(ctx, 'GET', 'http://prometheus:9090/-/ready', 200);
-      return 'healthy, ready';
+      // As the stack runs it: every endpoint behind basic auth, the healthcheck included.
+      await ctx.waitHealthy(await ctx.start(prometheusWithPassword(ctx, 'prometheus')));
+      await expectHttp(ctx, 'GET', 'http://prometheus:9090/-/ready', 401);
+      await expectHttp(ctx, 'GET', 'http://prometheus:9090/api/v1/query?query=up', 401);
+      const wrong = { authorization: basicAuth('prometheus', 'not-the-password') };
+      await expectHttp(ctx, 'GET', 'http://prometheus:9090/api/v1/query?query=up', 401, undefined, wrong);
+      const key = { authorization: basicAuth('prometheus', SMOKE_PROMETHEUS_PASSWORD) };
+      await expectHttp(ctx, 'GET', 'http://prometheus:9090/api/v1/query?query=up', 200, /"status":"success"/, key);
+      return 'healthy behind basic auth; 401 without the password or with a wrong one, 200 with it';
     },
   },
   {
@@ -560,16 +576,21 @@ export const IMAGES: ImageSpec[] = [
     context: '.',
     needs: ['prometheus'],
     smoke: async (ctx) => {
-      const prometheus = await ctx.start({ name: 'report-prometheus', image: ctx.ref('prometheus') });
+      const prometheus = await ctx.start(prometheusWithPassword(ctx, 'report-prometheus'));
       await ctx.waitHealthy(prometheus);
-      const env = { PROMETHEUS_URL: 'http://report-prometheus:9090' };
-      const reporter = await ctx.start({ name: 'reporter', image: ctx.ref('reporter'), env });
+      const env = {
+        PROMETHEUS_URL: 'http://report-prometheus:9090',
+        PROMETHEUS_PASSWORD_FILE: '/run/secrets/prometheus_password',
+      };
+      const secrets = { prometheus_password: SMOKE_PROMETHEUS_PASSWORD };
+      const reporter = await ctx.start({ name: 'reporter', image: ctx.ref('reporter'), env, secrets });
       await ctx.waitHealthy(reporter);
       // A Prometheus with no API data yet: the CLI still makes a ("no data") report, in a second container.
       const output = await ctx.runToEnd({
         name: 'reporter-generate',
         image: ctx.ref('reporter'),
         env,
+        secrets,
         command: ['node', 'dist/cli.js', 'generate', '--days', '1', '--out', '/tmp/reports'],
       });
       expect(

@@ -13,10 +13,26 @@ export interface PromSeries {
 
 const PROMETHEUS = 'http://127.0.0.1:9090';
 
-async function promtool(lab: Lab, args: string[]): Promise<PromSeries[]> {
+/**
+ * promtool query <args…> <Prometheus' URL> <expr>, in the prometheus task. Prometheus asks for its basic auth:
+ * promtool 2.42 takes it in the URL only, so the URL is made in the task from the secret's file and never leaves it
+ * (not in this process' arguments, nor in an error message).
+ */
+export const promtoolQueryCommand = (args: string[], expr: string) => [
+  'bash',
+  '-c',
+  'exec promtool query "${@:1:$#-1}" "http://prometheus:$(<"$PROMETHEUS_PASSWORD_FILE")@127.0.0.1:9090" "${@: -1}"',
+  'promtool',
+  ...args,
+  expr,
+];
+
+async function promtool(lab: Lab, args: string[], expr: string): Promise<PromSeries[]> {
   const container = await managerContainer(lab, 'prometheus');
-  const run = await execInContainer(container, ['promtool', 'query', ...args], '  │ promtool: ');
-  if (run.exitCode !== 0) throw new Error(`promtool query ${args.join(' ')} failed (exit ${run.exitCode})`);
+  const run = await execInContainer(container, promtoolQueryCommand(args, expr), '  │ promtool: ');
+  if (run.exitCode !== 0) {
+    throw new Error(`promtool query ${[...args, PROMETHEUS, expr].join(' ')} failed (exit ${run.exitCode})`);
+  }
   const answer: unknown = JSON.parse(run.stdout.trim() || '[]');
   // A scalar or string answer is one value, not a vector or matrix.
   return Array.isArray(answer) ? (answer as PromSeries[]) : [{ metric: {}, value: answer as [number, string] }];
@@ -24,7 +40,7 @@ async function promtool(lab: Lab, args: string[]): Promise<PromSeries[]> {
 
 /** An instant query, evaluated now (or at `at`). */
 export const labQuery = (lab: Lab, expr: string, at?: Date) =>
-  promtool(lab, ['instant', '-o', 'json', ...(at ? [`--time=${at.toISOString()}`] : []), PROMETHEUS, expr]);
+  promtool(lab, ['instant', '-o', 'json', ...(at ? [`--time=${at.toISOString()}`] : [])], expr);
 
 /**
  * A range query over the last `rangeSeconds`, one point every `stepSeconds`, aligned on the step as Grafana aligns
@@ -35,16 +51,18 @@ export function labQueryRange(lab: Lab, expr: string, rangeSeconds: number, step
   const now = Math.floor(Date.now() / 1000);
   const align = (seconds: number) => Math.floor(seconds / stepSeconds) * stepSeconds;
   const end = align(now);
-  return promtool(lab, [
-    'range',
-    '-o',
-    'json',
-    `--start=${Math.min(align(now - rangeSeconds), end - stepSeconds)}`,
-    `--end=${end}`,
-    `--step=${stepSeconds}s`,
-    PROMETHEUS,
+  return promtool(
+    lab,
+    [
+      'range',
+      '-o',
+      'json',
+      `--start=${Math.min(align(now - rangeSeconds), end - stepSeconds)}`,
+      `--end=${end}`,
+      `--step=${stepSeconds}s`,
+    ],
     expr,
-  ]);
+  );
 }
 
 /** The values `label` takes on the series `selector` selects now (Grafana's label_values()). */

@@ -41,6 +41,8 @@ export const SERVICES = [
   'backup',
   'traefik',
   'grafana',
+  'prometheus',
+  'reporter',
   'jenkins',
   'alertmanager',
   'remediator',
@@ -75,6 +77,10 @@ export const CATALOGUE = {
   jwt_secret: key(64, ['api'], "signs the API's tokens"),
   admin_password: password(['api'], "the API's first admin (admin@lab.localhost)"),
   grafana_admin_password: password(['grafana'], 'Grafana admin'),
+  prometheus_password: password(
+    ['prometheus', 'grafana', 'reporter'],
+    "Prometheus' API and UI (user prometheus): its datasource in Grafana, the weekly report",
+  ),
   jenkins_admin_password: password(['jenkins'], 'Jenkins admin'),
   ops_basic_auth: {
     kind: 'htpasswd',

@@ -73,12 +73,23 @@ export interface StackSpec {
 export const INGRESS_SERVICE = 'traefik';
 /** The only network that is not internal: Traefik and what it routes to. */
 export const EDGE_NETWORK = 'edge';
+/**
+ * The public API is the lab's most exposed code: whoever takes one of its tasks reaches only these services, each for
+ * one flow (docs/stack.md, "Who reaches whom"), over internal networks only.
+ */
+export const API_SERVICE = 'api';
+export const API_NEIGHBOURS: Readonly<Record<string, string>> = {
+  traefik: 'routes the public requests to it (api-edge)',
+  'edge-fallback': "the HAProxy edge of --edge haproxy, in Traefik's place (api-edge)",
+  'db-router': 'its database connections, db-rw and db-ro (api-db)',
+  prometheus: 'scrapes its metrics port (api-metrics)',
+};
 /** Services that keep state on their node: a named volume, a node-label constraint, one task, stop-first. */
 export const STATEFUL_SERVICE = /^(etcd|postgres)\d+$/;
 /** Services rolled with zero downtime: start-first, one at a time, automatic rollback. */
 export const ROLLING_SERVICES: readonly string[] = ['api'];
 /** The operations UIs: their routers need the ops basic auth. */
-const OPS_HOST = /Host\(`(traefik|prometheus|alertmanager|mail)\./;
+const OPS_HOST = /Host\(`(traefik|alertmanager|mail)\./;
 const OPS_INTERNAL_SERVICES = new Set(['api@internal', 'dashboard@internal']);
 export const OPS_AUTH = 'ops-auth@file';
 /**
@@ -92,6 +103,7 @@ export const OPS_AUTH = 'ops-auth@file';
  */
 export const OWN_LOGIN_UIS: Readonly<Record<string, string>> = {
   grafana: "Grafana's own users (grafana_admin_password)",
+  prometheus: 'its basic auth, user prometheus (prometheus_password), which its API needs from inside the lab too',
   jenkins: "Jenkins' own users (jenkins_admin_password); the git hook's /git/notifyCommit needs no ops password",
 };
 const OWN_LOGIN_HOST = new RegExp(`Host\\(\`(${Object.keys(OWN_LOGIN_UIS).join('|')})\\.`);
@@ -392,6 +404,7 @@ export function checkStack(stack: StackSpec, context: PolicyContext): string[] {
     ...checkNoSecretValues(stack),
     ...checkPorts(stack),
     ...checkNetworks(stack),
+    ...checkApiReach(stack),
     ...checkStateful(stack),
     ...checkRolling(stack),
     ...checkSecrets(stack, context),
@@ -572,6 +585,29 @@ function checkNetworks(stack: StackSpec): string[] {
   return problems;
 }
 
+function checkApiReach(stack: StackSpec): string[] {
+  const api = stack.services[API_SERVICE];
+  if (!api) return [];
+  const problems: string[] = [];
+  const networks = Object.keys(api.networks ?? {});
+  for (const network of networks) {
+    if (stack.networks?.[network]?.internal !== true) {
+      problems.push(`service ${API_SERVICE}: network ${network} must be internal (the API has no way out of the lab)`);
+    }
+  }
+  for (const [name, service] of Object.entries(stack.services)) {
+    // The API itself, and a blue/green release's candidate (api-next), another release of it.
+    if (catalogueService(name) === API_SERVICE || Object.hasOwn(API_NEIGHBOURS, name)) continue;
+    const shared = Object.keys(service.networks ?? {}).filter((network) => networks.includes(network));
+    if (shared.length > 0) {
+      problems.push(
+        `service ${name}: shares ${shared.join(', ')} with the ${API_SERVICE}; only ${Object.keys(API_NEIGHBOURS).join(', ')} may`,
+      );
+    }
+  }
+  return problems;
+}
+
 function checkStateful(stack: StackSpec): string[] {
   const problems: string[] = [];
   const declared = new Set(Object.keys(stack.volumes ?? {}));
@@ -722,8 +758,16 @@ function checkTraefikLabels(stack: StackSpec, context: PolicyContext): string[] 
     const service = stack.services[name]!;
     const hasConfig = Object.keys(config).length > 0;
     if (hasConfig && enabled !== true) problem('Traefik labels without traefik.enable=true are ignored');
-    if (enabled && !Object.hasOwn(service.networks ?? {}, EDGE_NETWORK)) {
-      problem(`routed by Traefik but not on the ${EDGE_NETWORK} network`);
+    // Traefik reaches a service on the network its label names (the provider's default: edge).
+    const routedOn = (service.deploy?.labels?.['traefik.swarm.network'] ?? `${STACK}_${EDGE_NETWORK}`).replace(
+      `${STACK}_`,
+      '',
+    );
+    if (enabled && !Object.hasOwn(service.networks ?? {}, routedOn)) {
+      problem(`routed by Traefik on the ${routedOn} network but not on it`);
+    }
+    if (enabled && !Object.hasOwn(stack.services[INGRESS_SERVICE]?.networks ?? {}, routedOn)) {
+      problem(`routed by Traefik on the ${routedOn} network, which ${INGRESS_SERVICE} is not on`);
     }
     if (!hasConfig) continue;
     for (const error of context.validateDynamic(config)) problem(`Traefik labels: ${error}`);

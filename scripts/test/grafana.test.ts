@@ -381,8 +381,20 @@ describe('Grafana provisioning', () => {
         : typeof value === 'object' && value !== null
           ? Object.values(value).flatMap(strings)
           : [];
-    const lone = strings(doc).filter((value) => value.replaceAll('$$', '').includes('$'));
+    // Grafana's $__file{path} reads a secret's file, as intended.
+    const lone = strings(doc).filter((value) =>
+      value
+        .replaceAll('$$', '')
+        .replace(/^\$__file\{\/run\/secrets\/[a-z_]+\}$/, '')
+        .includes('$'),
+    );
     expect(lone, 'a lone $ would be expanded from the environment').toEqual([]);
+    // Prometheus asks for its basic auth: the password comes from the secret the stack mounts in Grafana's task.
+    expect(byUid.prometheus).toMatchObject({
+      basicAuth: true,
+      basicAuthUser: 'prometheus',
+      secureJsonData: { basicAuthPassword: '$__file{/run/secrets/prometheus_password}' },
+    });
     expect(strings(doc).some((value) => value.includes('$${__value.raw}'))).toBe(true);
   });
 

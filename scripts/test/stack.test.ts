@@ -72,6 +72,23 @@ afterAll(async () => {
   await rm(labRoot, { recursive: true, force: true });
 });
 
+/** The services that share a network with the API, and which networks. */
+function apiNeighbours(rendered: StackSpec): Record<string, string[]> {
+  const own = Object.keys(rendered.services.api!.networks ?? {});
+  return Object.fromEntries(
+    Object.entries(rendered.services)
+      .filter(([name]) => name !== 'api')
+      .map(([name, service]) => [
+        name,
+        Object.keys(service.networks ?? {})
+          .filter((n) => own.includes(n))
+          .sort(),
+      ])
+      .filter(([, shared]) => shared!.length > 0)
+      .sort(([a], [b]) => String(a).localeCompare(String(b))),
+  );
+}
+
 describe('docker-compose.yml, rendered by docker stack config with the variables deploy sets', () => {
   it('follows every rule of the stack policy', () => {
     expect(checkStack(stack, context)).toEqual([]);
@@ -222,6 +239,31 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     expect(1000 * seconds(api.stop_grace_period)).toBeGreaterThan(Number(environment(api).SHUTDOWN_TIMEOUT_MS));
   });
 
+  it('api: its tasks share a network with traefik, db-router and Prometheus only, and every one of them is internal', () => {
+    expect(apiNeighbours(stack)).toEqual({
+      'db-router': ['api-db'],
+      prometheus: ['api-metrics'],
+      traefik: ['api-edge'],
+    });
+    for (const network of Object.keys(services.api!.networks ?? {})) {
+      expect(stack.networks?.[network]?.internal, network).toBe(true);
+    }
+    expect(labels(services.api!)['traefik.swarm.network']).toBe(`${STACK}_api-edge`);
+  });
+
+  it("api: its networks' subnets are the range that db-router's and the HAProxy edge's statistics refuse", async () => {
+    const refused = '10.212.0.0/22';
+    for (const network of Object.keys(services.api!.networks ?? {})) {
+      const subnet = stack.networks?.[network]?.ipam?.config?.[0]?.subnet ?? '';
+      expect(subnet, network).toMatch(/^10\.212\.[0-3]\.\d+\/2[2-9]$/);
+    }
+    for (const file of ['postgres/db-router/haproxy.cfg', 'lab/edge-fallback/haproxy.cfg']) {
+      const config = await readFile(path.join(REPO_ROOT, file), 'utf8');
+      const stats = config.slice(config.indexOf('frontend stats'));
+      expect(stats.split(/\n(?=\S)/)[0], file).toContain(`tcp-request connection reject if { src ${refused} }`);
+    }
+  });
+
   it('data tier: etcd and postgres one member per labelled node, wired to each other and to db-router', () => {
     const etcd = ['etcd1', 'etcd2', 'etcd3'];
     const members = etcd.map((name) => `${name}=http://${name}:2380`).join(',');
@@ -259,10 +301,14 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     const router = services['db-router']!;
     expect(router.deploy?.replicas).toBe(2);
     expect(environment(router)).toMatchObject({ PG_MEMBER1_HOST: 'postgres1', PG_MEMBER2_HOST: 'postgres2' });
-    // The API's URLs name db-rw and db-ro: aliases of db-router on the data network, which the API joins.
-    const aliases = router.networks?.data?.aliases ?? [];
-    expect(aliases).toEqual(expect.arrayContaining([CATALOGUE.database_url.host, CATALOGUE.database_replica_url.host]));
-    expect(Object.keys(services.api!.networks ?? {})).toContain('data');
+    // The API's URLs name db-rw and db-ro: aliases of db-router on api-db, the API's network to it; the migration
+    // job's and the backup service's, on data.
+    for (const network of ['api-db', 'data']) {
+      expect(router.networks?.[network]?.aliases ?? [], network).toEqual(
+        expect.arrayContaining([CATALOGUE.database_url.host, CATALOGUE.database_replica_url.host]),
+      );
+    }
+    expect(Object.keys(services.api!.networks ?? {})).toContain('api-db');
   });
 
   it('each PostgreSQL member has its own exporter, and Prometheus labels that exporter with the member and its node', async () => {
@@ -421,6 +467,13 @@ describe('lab/edge-fallback/stack.yml (deploy --edge haproxy), merged over the s
       expect(merged.services[name]!.deploy?.replicas, name).toBe(0);
     }
     expect(merged.services['edge-fallback']!.deploy?.replicas).toBe(1);
+    // HAProxy takes Traefik's place beside the API, on the same internal network.
+    expect(apiNeighbours(merged)).toEqual({
+      'db-router': ['api-db'],
+      'edge-fallback': ['api-edge'],
+      prometheus: ['api-metrics'],
+      traefik: ['api-edge'],
+    });
     // Only the task count changes: the service stays defined (deploy gives JENKINS_TAG a placeholder there).
     expect(merged.services.jenkins!.image).toBe(services.jenkins!.image);
     expect(merged.services.jenkins!.deploy?.placement).toEqual(services.jenkins!.deploy?.placement);
@@ -428,12 +481,12 @@ describe('lab/edge-fallback/stack.yml (deploy --edge haproxy), merged over the s
 });
 
 describe('docker-compose.vagrant.yml, merged over the stack file', () => {
-  it('encrypts edge, data and monitoring and changes nothing else', async () => {
+  it('encrypts every network that crosses nodes (all but socket-proxy) and changes nothing else', async () => {
     const merged = await renderStack(['docker-compose.yml', 'docker-compose.vagrant.yml'], variables);
     expect(merged.services).toEqual(stack.services);
     for (const [name, network] of Object.entries(stack.networks ?? {})) {
       expect(network?.driver_opts, `base ${name}`).toBeUndefined();
-      const encrypted = ['edge', 'data', 'monitoring'].includes(name);
+      const encrypted = name !== 'socket-proxy';
       const expected = encrypted ? { ...network, driver_opts: { encrypted: '' } } : network;
       expect(merged.networks?.[name], name).toEqual(expected);
     }
@@ -669,9 +722,30 @@ const MISTAKES: [string, Mutation, RegExp][] = [
     /db-router: Traefik labels under labels: are container labels/,
   ],
   [
-    'a routed service is not on the edge network',
-    (s) => delete service(s, 'api').networks!.edge,
-    /api: routed by Traefik but not on the edge network/,
+    'a routed service is not on the network Traefik reaches it on',
+    (s) => delete service(s, 'grafana').networks!.edge,
+    /grafana: routed by Traefik on the edge network but not on it/,
+  ],
+  [
+    "the API's label names a network Traefik is not on",
+    (s) => delete service(s, 'traefik').networks!['api-edge'],
+    /api: routed by Traefik on the api-edge network, which traefik is not on/,
+  ],
+  // What the API's tasks reach.
+  [
+    'the API joins a network that is not internal',
+    (s) => (service(s, 'api').networks!.edge = null),
+    /api: network edge must be internal/,
+  ],
+  [
+    'another service joins one of the API networks',
+    (s) => (service(s, 'alertmanager').networks!['api-metrics'] = null),
+    /alertmanager: shares api-metrics with the api; only traefik, edge-fallback, db-router, prometheus may/,
+  ],
+  [
+    'the API joins the data network',
+    (s) => (service(s, 'api').networks!.data = null),
+    /etcd1: shares data with the api/,
   ],
   [
     'Traefik labels without traefik.enable',

@@ -25,7 +25,7 @@ Options:
   --verbose      debug logs on stderr
   -h, --help     this help
 
-Environment: PROMETHEUS_URL, PROMETHEUS_TIMEOUT_MS, SMTP_HOST, SMTP_PORT, SMTP_LAB_SINK, REPORT_FROM,
+Environment: PROMETHEUS_URL, PROMETHEUS_PASSWORD_FILE, PROMETHEUS_TIMEOUT_MS, SMTP_HOST, SMTP_PORT, SMTP_LAB_SINK, REPORT_FROM,
 REPORT_TO, REPORTS_DIR (docs/monitoring.md, "Weekly report").`;
 
 export interface CliIo {
@@ -111,6 +111,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const prometheus = createPrometheusClient({
     url: config.prometheus.url,
     timeoutMs: config.prometheus.timeoutMs,
+    ...(config.prometheus.password && { password: config.prometheus.password }),
     onWarning: (warning, query) => logger.warn('prometheus warning', { warning, query }),
   });
 

@@ -1,4 +1,5 @@
 // The only reader of process.env. Parsed once at start-up; every bad variable is named in one error.
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 export class ConfigError extends Error {
@@ -25,6 +26,8 @@ const emails = z
 const schema = z.object({
   PROMETHEUS_URL: httpUrl.default('http://prometheus:9090'),
   PROMETHEUS_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  // The lab's Prometheus asks every caller for basic auth (user prometheus): the file holding its password.
+  PROMETHEUS_PASSWORD_FILE: z.string().min(1).optional(),
   SMTP_HOST: z.string().min(1).default('mailsink'),
   SMTP_PORT: int(1, 65_535).default(1025),
   // The lab's mail sink speaks plain SMTP only: with this set, nodemailer does not even try STARTTLS. Anywhere
@@ -48,15 +51,32 @@ export function loadConfig(env: Env = process.env) {
     throw new ConfigError(parsed.error.issues.map((issue) => `${String(issue.path[0])}: ${issue.message}`));
   }
   const e = parsed.data;
+  const password = e.PROMETHEUS_PASSWORD_FILE && readSecret('PROMETHEUS_PASSWORD_FILE', e.PROMETHEUS_PASSWORD_FILE);
   return Object.freeze({
     app: { name: 'swarmlab-reporter', gitSha: e.GIT_SHA },
-    prometheus: { url: e.PROMETHEUS_URL.replace(/\/+$/, ''), timeoutMs: e.PROMETHEUS_TIMEOUT_MS },
+    prometheus: {
+      url: e.PROMETHEUS_URL.replace(/\/+$/, ''),
+      timeoutMs: e.PROMETHEUS_TIMEOUT_MS,
+      ...(password && { password }),
+    },
     smtp: { host: e.SMTP_HOST, port: e.SMTP_PORT, labSink: e.SMTP_LAB_SINK },
     mail: { from: e.REPORT_FROM, to: e.REPORT_TO },
     reports: { dir: e.REPORTS_DIR },
     http: { host: e.HOST, port: e.PORT, shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     log: { level: e.LOG_LEVEL },
   });
+}
+
+/** A secret's file, trimmed; a missing, unreadable or empty one is a configuration error naming its variable. */
+function readSecret(variable: string, file: string): string {
+  let value: string;
+  try {
+    value = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError([`${variable}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  if (!value) throw new ConfigError([`${variable}: ${file} is empty`]);
+  return value;
 }
 
 export type Config = ReturnType<typeof loadConfig>;

@@ -67,6 +67,8 @@ function describeFetchError(error: unknown, timeoutMs: number): string {
 export interface PrometheusClientOptions {
   url: string;
   timeoutMs?: number;
+  /** The basic auth password of user prometheus, which the lab's Prometheus asks every caller for. */
+  password?: string;
   /** Called with Prometheus's warnings (a partial answer, a query that is too heavy, ...). */
   onWarning?: (warning: string, query: string) => void;
 }
@@ -74,6 +76,9 @@ export interface PrometheusClientOptions {
 export function createPrometheusClient(options: PrometheusClientOptions) {
   const base = options.url.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const auth: Record<string, string> = options.password
+    ? { authorization: `Basic ${Buffer.from(`prometheus:${options.password}`).toString('base64')}` }
+    : {};
 
   async function call(endpoint: string, query: string, params: Record<string, string>) {
     const url = `${base}${endpoint}`;
@@ -81,7 +86,7 @@ export function createPrometheusClient(options: PrometheusClientOptions) {
     try {
       response = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...auth },
         body: new URLSearchParams({ query, ...params }),
         signal: AbortSignal.timeout(timeoutMs),
       });
@@ -91,6 +96,14 @@ export function createPrometheusClient(options: PrometheusClientOptions) {
       });
     }
     const text = await response.text().catch(() => '');
+    if (response.status === 401) {
+      throw new PrometheusError(
+        `Prometheus refused ${options.password ? 'the password' : 'a caller without a password'} (HTTP 401): ` +
+          'set PROMETHEUS_PASSWORD_FILE to the file of the prometheus_password secret',
+        url,
+        query,
+      );
+    }
     let answer: ApiAnswer | undefined;
     try {
       answer = JSON.parse(text) as ApiAnswer;

@@ -3,7 +3,7 @@
 // "no data" report; an unreachable one a clear error and nothing written. The CLI runs end to end with --mail
 // into a real SMTP receiver.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -16,7 +16,7 @@ import { createPrometheusClient, PrometheusError } from '../src/prometheus.js';
 import { EDGE_SELECTORS } from '../src/queries.js';
 import { freePort } from '../../../scripts/lib/pg-cluster.js';
 import { labWeek, MALICIOUS_ROUTE, youngLab } from './factories/lab-week.js';
-import { startPrometheus, type TestPrometheus } from './helpers/prometheus.js';
+import { startPrometheus, TEST_PROMETHEUS_PASSWORD, type TestPrometheus } from './helpers/prometheus.js';
 import { startSmtpReceiver } from './helpers/smtp.js';
 
 // The week ends on the hour before the last full hour: entirely in the past, on the samples' grid.
@@ -36,9 +36,16 @@ const tempDir = async () => {
   return dir;
 };
 
+/** A file holding the test Prometheus' password, as the prometheus_password secret is mounted. */
+const passwordFile = async () => {
+  const file = path.join(await tempDir(), 'prometheus_password');
+  await writeFile(file, TEST_PROMETHEUS_PASSWORD);
+  return file;
+};
+
 const generate = async (url: string, out: string) =>
   generateReport({
-    prometheus: createPrometheusClient({ url, timeoutMs: 10_000 }),
+    prometheus: createPrometheusClient({ url, timeoutMs: 10_000, password: TEST_PROMETHEUS_PASSWORD }),
     out,
     end: END_DATE,
     days: 7,
@@ -303,7 +310,7 @@ describe('weekly report › an empty or absent Prometheus', () => {
   });
 
   it('when Prometheus refuses a query, then the error says why and shows the PromQL', async () => {
-    const client = createPrometheusClient({ url: empty.url });
+    const client = createPrometheusClient({ url: empty.url, password: empty.password });
 
     const failure = await client.query('sum(rate(http_request_duration_seconds_count[5m])', new Date()).catch((e) => e);
 
@@ -334,6 +341,7 @@ describe('weekly report › the CLI', () => {
       const stderr = capture();
       const env = {
         PROMETHEUS_URL: prometheus.url,
+        PROMETHEUS_PASSWORD_FILE: await passwordFile(),
         SMTP_HOST: smtp.host,
         SMTP_PORT: String(smtp.port),
         SMTP_LAB_SINK: 'true',
@@ -370,7 +378,12 @@ describe('weekly report › the CLI', () => {
     const stderr = capture();
 
     const code = await runCli(['generate', '--end', END_DATE.toISOString(), '--out', out, '--mail'], {
-      env: { PROMETHEUS_URL: prometheus.url, SMTP_HOST: '127.0.0.1', SMTP_PORT: String(await freePort()) },
+      env: {
+        PROMETHEUS_URL: prometheus.url,
+        PROMETHEUS_PASSWORD_FILE: await passwordFile(),
+        SMTP_HOST: '127.0.0.1',
+        SMTP_PORT: String(await freePort()),
+      },
       stdout: stdout.stream,
       stderr: stderr.stream,
     });
@@ -398,6 +411,32 @@ describe('weekly report › the CLI', () => {
     expect(stderr.text()).toMatch(/Nothing was written/);
     expect(stdout.text()).toBe('');
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('when the password of Prometheus is missing or wrong, then it exits 1 saying so and writes nothing', async () => {
+    const wrong = path.join(await tempDir(), 'wrong');
+    await writeFile(wrong, 'not-the-password');
+    for (const [env, refused] of [
+      [{ PROMETHEUS_URL: prometheus.url }, 'a caller without a password'],
+      [{ PROMETHEUS_URL: prometheus.url, PROMETHEUS_PASSWORD_FILE: wrong }, 'the password'],
+    ] as const) {
+      const out = path.join(await tempDir(), 'reports');
+      const stdout = capture();
+      const stderr = capture();
+      const code = await runCli(['generate', '--out', out], { env, stdout: stdout.stream, stderr: stderr.stream });
+      expect(code).toBe(1);
+      expect(stderr.text()).toContain(`Prometheus refused ${refused} (HTTP 401): set PROMETHEUS_PASSWORD_FILE`);
+      expect(stdout.text()).toBe('');
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
+  it('when PROMETHEUS_PASSWORD_FILE names no file, then it exits 2 naming the variable', async () => {
+    const stderr = capture();
+    const env = { PROMETHEUS_URL: prometheus.url, PROMETHEUS_PASSWORD_FILE: '/nonexistent/prometheus_password' };
+    const code = await runCli(['generate'], { env, stdout: capture().stream, stderr: stderr.stream });
+    expect(code).toBe(2);
+    expect(stderr.text()).toContain('PROMETHEUS_PASSWORD_FILE: cannot read /nonexistent/prometheus_password (ENOENT)');
   });
 
   it('when a flag is wrong, then it exits 2 with the usage and touches nothing', async () => {

@@ -31,8 +31,14 @@ export interface History {
 
 export interface TestPrometheus {
   url: string;
+  /** The basic auth password of user prometheus that it asks every caller for, as the lab's does. */
+  password: string;
   stop(): Promise<void>;
 }
+
+/** The password of the test Prometheus and its bcrypt hash (htpasswd -nbBC 10), fixed: no tool needed to make it. */
+export const TEST_PROMETHEUS_PASSWORD = 'test-password';
+const TEST_PROMETHEUS_HASH = '$2y$10$8CRzgzmm4S9DQ/Op9Acr5e0.QN50oOS93OeIXLaOWnc3S963bBdvy';
 
 const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 const seriesText = (series: FedSeries) => {
@@ -88,7 +94,7 @@ async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promi
   );
 }
 
-/** Starts Prometheus on 127.0.0.1 with `history` backfilled (or empty). */
+/** Starts Prometheus on 127.0.0.1 with `history` backfilled (or empty), behind basic auth as in the lab. */
 export async function startPrometheus(history?: History): Promise<TestPrometheus> {
   await requireDebianTools({ prometheus: 'prometheus', promtool: 'prometheus' });
   const workDir = await mkdtemp(path.join(tmpdir(), 'swarmlab-report-prom-'));
@@ -120,6 +126,8 @@ export async function startPrometheus(history?: History): Promise<TestPrometheus
     const config = path.join(workDir, 'prometheus.yml');
     // JSON is YAML. No scrape jobs: nothing but the fed history (and no `up`).
     await writeFile(config, JSON.stringify({ global: { scrape_interval: '15s', evaluation_interval: '15s' } }));
+    const webConfig = path.join(workDir, 'web.yml');
+    await writeFile(webConfig, JSON.stringify({ basic_auth_users: { prometheus: TEST_PROMETHEUS_HASH } }));
     child = spawn(
       'prometheus',
       [
@@ -128,6 +136,7 @@ export async function startPrometheus(history?: History): Promise<TestPrometheus
         // Keep the backfilled weeks: the default 15 days would be enough, but retention must never bite a test.
         '--storage.tsdb.retention.time=90d',
         `--web.listen-address=127.0.0.1:${port}`,
+        `--web.config.file=${webConfig}`,
         '--log.level=warn',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -138,7 +147,11 @@ export async function startPrometheus(history?: History): Promise<TestPrometheus
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (
-        await fetch(`${url}/-/ready`).then(
+        await fetch(`${url}/-/ready`, {
+          headers: {
+            authorization: `Basic ${Buffer.from(`prometheus:${TEST_PROMETHEUS_PASSWORD}`).toString('base64')}`,
+          },
+        }).then(
           (r) => r.ok,
           () => false,
         )
@@ -148,7 +161,7 @@ export async function startPrometheus(history?: History): Promise<TestPrometheus
       if (Date.now() > deadline) throw new Error(`prometheus not ready after 30 s:\n${log.slice(-2000)}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    return { url, stop };
+    return { url, password: TEST_PROMETHEUS_PASSWORD, stop };
   } catch (error) {
     await stop();
     throw error;
