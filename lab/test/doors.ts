@@ -14,7 +14,7 @@ export interface Door {
 
 /**
  * What a door gave: `no such host` (the name does not resolve on any network of the task), `unreachable`
- * (no route, refused, or no answer within the timeout), `closed` (connected, then cut without an answer),
+ * (no route, refused, or no answer within the timeout), `closed` (accepted, then cut or reset without an answer),
  * `open` (a TCP door that accepted), or the HTTP status.
  */
 export type Outcome = 'no such host' | 'unreachable' | 'closed' | 'open' | number;
@@ -91,6 +91,7 @@ import { lookup } from 'node:dns/promises';
 import { connect } from 'node:net';
 const doors = JSON.parse(process.argv[1]);
 const TIMEOUT_MS = 3000;
+const CUT = new Set(['ECONNRESET', 'EPIPE']);
 async function attempt(door) {
   try {
     await lookup(door.host);
@@ -105,7 +106,8 @@ async function attempt(door) {
       resolve(outcome);
     };
     socket.setTimeout(TIMEOUT_MS, () => done(connected ? 'closed' : 'unreachable'));
-    socket.on('error', () => done(connected ? 'closed' : 'unreachable'));
+    // A reset is a door that accepted, then cut (its 'connect' may come after the reset, or never).
+    socket.on('error', (error) => done(connected || CUT.has(error.code) ? 'closed' : 'unreachable'));
     socket.on('end', () => done('closed'));
     socket.on('connect', () => {
       connected = true;
