@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { $ } from 'zx';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { lastJsonLine, type BackupList } from '../../scripts/lib/lab-backup.js';
+import { decryptDump, lastJsonLine, type BackupList } from '../../scripts/lib/lab-backup.js';
 import { findLab, labUrl, type Lab } from '../../scripts/lib/lab-context.js';
 import { NETWORK, NODES } from '../../scripts/lib/lab-docker.js';
 import { LabClient, labHttp, type LabResponse } from '../../scripts/lib/lab-https.js';
@@ -613,7 +613,13 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       const job = await $({ quiet: true })`docker exec ${node1} swarmlab-job backup backup-job backup incr`;
       expect(lastJsonLine(job.stdout)).toMatchObject({ job: 'backup', type: 'incr', result: 'success' });
       await stat(path.join(labDir, 'backups/repository/backup/swarmlab/backup.info'));
-      expect((await readdir(path.join(labDir, 'backups/dumps'))).some((file) => file.endsWith('.dump'))).toBe(true);
+      // The dump left the cluster encrypted: no pg_dump archive without the repository's passphrase, one with it.
+      const dumps = (await readdir(path.join(labDir, 'backups/dumps'))).filter((file) => file.endsWith('.dump.enc'));
+      expect(dumps.length).toBeGreaterThanOrEqual(1);
+      const copied = await readFile(path.join(labDir, 'backups/dumps', dumps.at(-1)!));
+      expect(copied.includes(Buffer.from('PGDMP'))).toBe(false);
+      const passphrase = (await readFile(path.join(labDir, 'secrets/pgbackrest_cipher_pass'), 'utf8')).trim();
+      expect(decryptDump(copied, passphrase).subarray(0, 5).toString()).toBe('PGDMP');
 
       const info = lastJsonLine((await execOnNode1('backup', ['backup-job', 'info'])) ?? '') as unknown as BackupList;
       expect(info.pgbackrest[0]!.backup.map((backup) => backup.type)).toEqual(['full', 'diff', 'incr']);
@@ -866,6 +872,13 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         "fetch('http://127.0.0.1:8080/alerts', { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer forged-token-of-forty-characters-000000000' }, body: '{}' }).then((r) => process.stdout.write(String(r.status)))",
       ]);
       expect(forged?.trim()).toBe('401');
+      // Nor can a task beside Alertmanager post an alert without its password (the mail sink's, on monitoring).
+      const posted = await execOnNode1('mailsink', [
+        'node',
+        '-e',
+        "fetch('http://alertmanager:9093/api/v2/alerts', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[]' }).then((r) => process.stdout.write(String(r.status)))",
+      ]);
+      expect(posted?.trim()).toBe('401');
 
       // The weekly report, made now: saved under LAB_DIR/reports and mailed to the sink.
       await npm('report', '--days', '1');

@@ -296,15 +296,23 @@ const info = await transport.sendMail({ from: 'alertmanager@lab.localhost', to: 
 console.log(info.response);
 `;
 
-/** The smoke checks' Prometheus: the image as the stack runs it, its password in a secret's file. */
-const SMOKE_PROMETHEUS_PASSWORD = randomBytes(16).toString('hex');
-const prometheusWithPassword = (ctx: SmokeContext, name: string): ContainerSpec => ({
+/** The password of every smoke check's basic auth (monitoring/web-auth), as a secret's file would hold it. */
+const SMOKE_WEB_PASSWORD = randomBytes(16).toString('hex');
+/** Prometheus or Alertmanager as the stack runs them: user `image`, its password in `<image>_password`. */
+const withWebAuth = (ctx: SmokeContext, image: 'prometheus' | 'alertmanager', name: string = image): ContainerSpec => ({
   name,
-  image: ctx.ref('prometheus'),
-  env: { PROMETHEUS_PASSWORD_FILE: '/run/secrets/prometheus_password' },
-  secrets: { prometheus_password: SMOKE_PROMETHEUS_PASSWORD },
+  image: ctx.ref(image),
+  env: { WEB_AUTH_USER: image, WEB_AUTH_PASSWORD_FILE: `/run/secrets/${image}_password` },
+  secrets: { [`${image}_password`]: SMOKE_WEB_PASSWORD },
 });
 const basicAuth = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+/** Without a password, or with a wrong one, `url` answers 401; with the image's user and password, `status`. */
+async function expectBasicAuth(ctx: SmokeContext, user: string, url: string, status: number, body?: RegExp) {
+  await expectHttp(ctx, 'GET', url, 401);
+  await expectHttp(ctx, 'GET', url, 401, undefined, { authorization: basicAuth(user, 'not-the-password') });
+  await expectHttp(ctx, 'GET', url, status, body, { authorization: basicAuth(user, SMOKE_WEB_PASSWORD) });
+}
 
 /** A throwaway self-signed certificate and key (PEM) for `commonName`, server and client. */
 async function selfSignedCert(commonName: string, dns: string[]): Promise<{ cert: string; key: string }> {
@@ -517,16 +525,12 @@ export const IMAGES: ImageSpec[] = [
   {
     name: 'prometheus',
     dockerfile: 'monitoring/prometheus/Dockerfile',
-    context: 'monitoring/prometheus',
+    context: 'monitoring',
     smoke: async (ctx) => {
       // As the stack runs it: every endpoint behind basic auth, the healthcheck included.
-      await ctx.waitHealthy(await ctx.start(prometheusWithPassword(ctx, 'prometheus')));
+      await ctx.waitHealthy(await ctx.start(withWebAuth(ctx, 'prometheus')));
       await expectHttp(ctx, 'GET', 'http://prometheus:9090/-/ready', 401);
-      await expectHttp(ctx, 'GET', 'http://prometheus:9090/api/v1/query?query=up', 401);
-      const wrong = { authorization: basicAuth('prometheus', 'not-the-password') };
-      await expectHttp(ctx, 'GET', 'http://prometheus:9090/api/v1/query?query=up', 401, undefined, wrong);
-      const key = { authorization: basicAuth('prometheus', SMOKE_PROMETHEUS_PASSWORD) };
-      await expectHttp(ctx, 'GET', 'http://prometheus:9090/api/v1/query?query=up', 200, /"status":"success"/, key);
+      await expectBasicAuth(ctx, 'prometheus', 'http://prometheus:9090/api/v1/query?query=up', 200, /"success"/);
       return 'healthy behind basic auth; 401 without the password or with a wrong one, 200 with it';
     },
   },
@@ -576,13 +580,13 @@ export const IMAGES: ImageSpec[] = [
     context: '.',
     needs: ['prometheus'],
     smoke: async (ctx) => {
-      const prometheus = await ctx.start(prometheusWithPassword(ctx, 'report-prometheus'));
+      const prometheus = await ctx.start(withWebAuth(ctx, 'prometheus', 'report-prometheus'));
       await ctx.waitHealthy(prometheus);
       const env = {
         PROMETHEUS_URL: 'http://report-prometheus:9090',
         PROMETHEUS_PASSWORD_FILE: '/run/secrets/prometheus_password',
       };
-      const secrets = { prometheus_password: SMOKE_PROMETHEUS_PASSWORD };
+      const secrets = { prometheus_password: SMOKE_WEB_PASSWORD };
       const reporter = await ctx.start({ name: 'reporter', image: ctx.ref('reporter'), env, secrets });
       await ctx.waitHealthy(reporter);
       // A Prometheus with no API data yet: the CLI still makes a ("no data") report, in a second container.
@@ -605,17 +609,22 @@ export const IMAGES: ImageSpec[] = [
   {
     name: 'alertmanager',
     dockerfile: 'monitoring/alertmanager/Dockerfile',
-    context: 'monitoring/alertmanager',
+    context: 'monitoring',
     smoke: async (ctx) => {
-      await ctx.waitHealthy(await ctx.start({ name: 'alertmanager', image: ctx.ref('alertmanager') }));
-      await expectHttp(ctx, 'GET', 'http://alertmanager:9093/api/v2/status', 200, /"cluster"/);
-      return 'healthy, API answers';
+      // As the stack runs it: every endpoint behind basic auth, the healthcheck included.
+      await ctx.waitHealthy(await ctx.start(withWebAuth(ctx, 'alertmanager')));
+      await expectBasicAuth(ctx, 'alertmanager', 'http://alertmanager:9093/api/v2/status', 200, /"cluster"/);
+      const forged = await ctx.http('POST', 'http://alertmanager:9093/api/v2/alerts', '[]', {
+        'content-type': 'application/json',
+      });
+      expect(forged.status === 401, `POST /api/v2/alerts without a password: expected 401, got ${forged.status}`);
+      return 'healthy behind basic auth; 401 without the password (alerts cannot be posted), 200 with it';
     },
   },
   {
     name: 'pushgateway',
     dockerfile: 'monitoring/pushgateway/Dockerfile',
-    context: 'monitoring/pushgateway',
+    context: 'monitoring',
     smoke: async (ctx) => {
       await ctx.waitHealthy(await ctx.start({ name: 'pushgateway', image: ctx.ref('pushgateway') }));
       const pushed = await ctx.http('POST', 'http://pushgateway:9091/metrics/job/smoke', 'swarmlab_smoke 1\n');

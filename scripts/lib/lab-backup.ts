@@ -2,6 +2,7 @@
 // through the manager's Docker API, with their progress streamed, and the repository and dumps copied off the
 // cluster into <LAB_DIR>/backups, as cron's swarmlab-job does on the manager. See docs/backup-and-restore.md.
 import { spawn } from 'node:child_process';
+import { createDecipheriv, pbkdf2Sync } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -130,6 +131,19 @@ export async function copyOffsite(lab: Lab, paths: LabPaths = labPaths()): Promi
   await copyFromContainer(container, '/var/lib/pgbackrest', path.join(root, 'repository'));
   await copyFromContainer(container, '/var/lib/pgbackrest-dumps', path.join(root, 'dumps'));
   return root;
+}
+
+/**
+ * A logical dump as backup-job writes it (`openssl enc -aes-256-cbc -pbkdf2 -iter 200000 -md sha256 -salt`, the
+ * repository's passphrase), decrypted: "Salted__", 8 bytes of salt, then AES-256-CBC with key and IV from PBKDF2.
+ * Throws when the file is not in that format; a wrong passphrase throws or gives bytes that are no pg_dump archive.
+ */
+export function decryptDump(encrypted: Buffer, passphrase: string): Buffer {
+  if (encrypted.subarray(0, 8).toString('latin1') !== 'Salted__') throw new Error('not an openssl enc file (no salt)');
+  const salt = encrypted.subarray(8, 16);
+  const keyAndIv = pbkdf2Sync(passphrase, salt, 200_000, 48, 'sha256');
+  const decipher = createDecipheriv('aes-256-cbc', keyAndIv.subarray(0, 32), keyAndIv.subarray(32));
+  return Buffer.concat([decipher.update(encrypted.subarray(16)), decipher.final()]);
 }
 
 // --- db:restore --------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ const PROMETHEUS = 'http://127.0.0.1:9090';
 export const promtoolQueryCommand = (args: string[], expr: string) => [
   'bash',
   '-c',
-  'exec promtool query "${@:1:$#-1}" "http://prometheus:$(<"$PROMETHEUS_PASSWORD_FILE")@127.0.0.1:9090" "${@: -1}"',
+  'exec promtool query "${@:1:$#-1}" "http://prometheus:$(<"$WEB_AUTH_PASSWORD_FILE")@127.0.0.1:9090" "${@: -1}"',
   'promtool',
   ...args,
   expr,

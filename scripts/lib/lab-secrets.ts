@@ -81,6 +81,10 @@ export const CATALOGUE = {
     ['prometheus', 'grafana', 'reporter'],
     "Prometheus' API and UI (user prometheus): its datasource in Grafana, the weekly report",
   ),
+  alertmanager_password: password(
+    ['alertmanager', 'prometheus', 'grafana'],
+    "Alertmanager's API and UI (user alertmanager): Prometheus sends the alerts with it, Grafana reads them",
+  ),
   jenkins_admin_password: password(['jenkins'], 'Jenkins admin'),
   ops_basic_auth: {
     kind: 'htpasswd',

@@ -89,7 +89,7 @@ export const STATEFUL_SERVICE = /^(etcd|postgres)\d+$/;
 /** Services rolled with zero downtime: start-first, one at a time, automatic rollback. */
 export const ROLLING_SERVICES: readonly string[] = ['api'];
 /** The operations UIs: their routers need the ops basic auth. */
-const OPS_HOST = /Host\(`(traefik|alertmanager|mail)\./;
+const OPS_HOST = /Host\(`(traefik|mail)\./;
 const OPS_INTERNAL_SERVICES = new Set(['api@internal', 'dashboard@internal']);
 export const OPS_AUTH = 'ops-auth@file';
 /**
@@ -104,6 +104,8 @@ export const OPS_AUTH = 'ops-auth@file';
 export const OWN_LOGIN_UIS: Readonly<Record<string, string>> = {
   grafana: "Grafana's own users (grafana_admin_password)",
   prometheus: 'its basic auth, user prometheus (prometheus_password), which its API needs from inside the lab too',
+  alertmanager:
+    'its basic auth, user alertmanager (alertmanager_password), which its API needs from inside the lab too',
   jenkins: "Jenkins' own users (jenkins_admin_password); the git hook's /git/notifyCommit needs no ops password",
 };
 const OWN_LOGIN_HOST = new RegExp(`Host\\(\`(${Object.keys(OWN_LOGIN_UIS).join('|')})\\.`);

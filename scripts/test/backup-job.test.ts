@@ -7,7 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackupCluster, STANZA, withDamagedBackup, type BackupCluster } from '../lib/backup-cluster.js';
-import { lastJsonLine } from '../lib/lab-backup.js';
+import { decryptDump, lastJsonLine } from '../lib/lab-backup.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { pushedValue, startPushgateway, type Pushgateway } from '../lib/pushgateway.js';
 
@@ -77,6 +77,46 @@ describe('backup-job: metrics and one JSON line per run', () => {
     const added = (await labels()).filter((label) => !before.includes(label));
     expect(added.map((label) => label.at(-1))).toEqual(['D', 'F']);
   }, 90_000);
+
+  it('when a logical backup runs, then the dump is encrypted with the repository passphrase: no pg_dump archive without it, one with it', async () => {
+    const dumps = await mkdtemp(path.join(tmpdir(), 'swarmlab-dumps-'));
+    try {
+      await chmod(dumps, 0o777);
+      const passphrase = 'the-repository-passphrase';
+      const keyFile = path.join(dumps, 'pgbackrest_cipher_pass');
+      await writeFile(keyFile, passphrase, { mode: 0o644 });
+      const run = await jobWith(
+        {
+          BACKUP_DUMPS_DIR: dumps,
+          REPO_CIPHER_PASS_FILE: keyFile,
+          DB_HOST: cluster.pg.host,
+          DB_PORT: String(cluster.pg.port),
+          DB_NAME: 'postgres',
+        },
+        'backup',
+        'logical',
+      );
+      expect(run.exitCode, run.stderr).toBe(0);
+      const result = lastJsonLine(run.stdout);
+      expect(result).toMatchObject({ job: 'backup', type: 'logical', result: 'success' });
+      const file = String(result?.label);
+      expect(file).toMatch(/^postgres-\d{8}T\d{6}Z\.dump\.enc$/);
+      const bytes = await readFile(path.join(dumps, file));
+      expect(bytes.includes(Buffer.from('PGDMP'))).toBe(false);
+      expect(decryptDump(bytes, passphrase).subarray(0, 5).toString()).toBe('PGDMP');
+      let wrong: Buffer | undefined;
+      try {
+        wrong = decryptDump(bytes, 'not-the-passphrase');
+      } catch {
+        // Most wrong keys end in bad padding; the others give noise.
+      }
+      expect(wrong?.subarray(0, 5).toString()).not.toBe('PGDMP');
+      expect(await pushed('swarmlab_backup_last_run_success', 'logical')).toBe(1);
+      expect(await pushed('swarmlab_backup_size_bytes', 'logical')).toBe(bytes.length);
+    } finally {
+      await rm(dumps, { recursive: true, force: true });
+    }
+  });
 
   it('when the repository is not writable, then it exits 1, pushes a failure, keeps the last success time and the backups', async () => {
     const lastSuccess = await pushed('swarmlab_backup_last_success_timestamp_seconds', 'full');

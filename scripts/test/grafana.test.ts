@@ -389,12 +389,15 @@ describe('Grafana provisioning', () => {
         .includes('$'),
     );
     expect(lone, 'a lone $ would be expanded from the environment').toEqual([]);
-    // Prometheus asks for its basic auth: the password comes from the secret the stack mounts in Grafana's task.
-    expect(byUid.prometheus).toMatchObject({
-      basicAuth: true,
-      basicAuthUser: 'prometheus',
-      secureJsonData: { basicAuthPassword: '$__file{/run/secrets/prometheus_password}' },
-    });
+    // Prometheus and Alertmanager ask for their basic auth: the passwords come from the secrets the stack mounts in
+    // Grafana's task.
+    for (const uid of ['prometheus', 'alertmanager']) {
+      expect(byUid[uid], uid).toMatchObject({
+        basicAuth: true,
+        basicAuthUser: uid,
+        secureJsonData: { basicAuthPassword: `$__file{/run/secrets/${uid}_password}` },
+      });
+    }
     expect(strings(doc).some((value) => value.includes('$${__value.raw}'))).toBe(true);
   });
 
