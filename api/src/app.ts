@@ -37,7 +37,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps) {
   const { config, logger, metrics, db } = deps;
   const usersRepository = new UsersRepository(db);
-  const auth = new AuthService(config.auth, usersRepository, metrics);
+  const auth = new AuthService(config.auth, usersRepository, metrics, db.primaryPool);
   const users = new UsersService(usersRepository, db);
   const transfer = new UsersTransferService(db, metrics, config.import);
   const items = new ItemsService(new ItemsRepository(db), db);

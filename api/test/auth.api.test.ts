@@ -75,6 +75,66 @@ describe('POST /v1/auth/login', () => {
     expect(elsewhere.status).toBe(200);
   });
 
+  it('when a burst of wrong passwords is spread over two API tasks, then only the allowance is checked, the rest 429', async () => {
+    // A second task on the same database: the counters are the database's, not each process's.
+    const other = await startTestApp({
+      database: app.database,
+      env: { LOGIN_MAX_FAILURES: '3', LOGIN_BLOCK_SECONDS: '60' },
+    });
+    try {
+      const user = await createUser(app.prisma);
+      const attempt = (task: TestApp, i: number) =>
+        task
+          .http()
+          .post('/v1/auth/login')
+          .set('X-Forwarded-For', '198.51.100.7')
+          .send({ email: user.email, password: `bad-password-${i}` });
+      const answers = await Promise.all(Array.from({ length: 24 }, (_, i) => attempt(i % 2 ? other : app, i)));
+      const statuses = answers.map((response) => response.status).sort();
+      expect(statuses).toEqual([...Array<number>(3).fill(401), ...Array<number>(21).fill(429)]);
+      const right = { email: user.email, password: user.password };
+      const here = await other.http().post('/v1/auth/login').set('X-Forwarded-For', '198.51.100.7').send(right);
+      expect(here.status).toBe(429);
+      const elsewhere = await other.http().post('/v1/auth/login').set('X-Forwarded-For', '198.51.100.8').send(right);
+      expect(elsewhere.status).toBe(200);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('when one address fails across many accounts, then it is refused for every account after 20 allowances', async () => {
+    const from = '198.51.100.20';
+    const answers = await Promise.all(
+      Array.from({ length: 61 }, (_, i) =>
+        app
+          .http()
+          .post('/v1/auth/login')
+          .set('X-Forwarded-For', from)
+          .send({ email: `nobody-${i}@example.com`, password: 'whatever-123456' }),
+      ),
+    );
+    const statuses = answers.map((response) => response.status).sort();
+    expect(statuses).toEqual([...Array<number>(60).fill(401), 429]);
+    const user = await createUser(app.prisma);
+    const right = { email: user.email, password: user.password };
+    expect((await app.http().post('/v1/auth/login').set('X-Forwarded-For', from).send(right)).status).toBe(429);
+    expect((await app.http().post('/v1/auth/login').set('X-Forwarded-For', '198.51.100.21').send(right)).status).toBe(
+      200,
+    );
+  });
+
+  it('when the right password follows failures, then the address gets its attempts back', async () => {
+    const user = await createUser(app.prisma);
+    const from = '198.51.100.30';
+    const login = (password: string) =>
+      app.http().post('/v1/auth/login').set('X-Forwarded-For', from).send({ email: user.email, password });
+    for (let round = 0; round < 3; round++) {
+      expect((await login('bad-password')).status).toBe(401);
+      expect((await login('bad-password')).status).toBe(401);
+      expect((await login(user.password)).status).toBe(200);
+    }
+  });
+
   it('when the body is malformed, has unknown fields or is not JSON, then 400/415 and no 5xx', async () => {
     const malformed = await app.http().post('/v1/auth/login').set('Content-Type', 'application/json').send('{"email":');
     expect(malformed.status).toBe(400);

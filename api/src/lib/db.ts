@@ -33,7 +33,8 @@ export class Database {
   readonly primary: Db;
   private readonly replica?: Db;
   private readonly pools: WaitingPool[] = [];
-  private readonly primaryPool: WaitingPool;
+  /** Writes outside Prisma use it too: the login throttle's counters (auth.service.ts). */
+  readonly primaryPool: WaitingPool;
   private replicaHealthy = false;
   private checkTimer?: NodeJS.Timeout;
   private checking?: Promise<void>;
