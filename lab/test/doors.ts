@@ -66,6 +66,12 @@ export const DOORS: Door[] = [
     http: { method: 'GET', path: '/_ping' },
     harm: "the manager's Docker API (read-only)",
   },
+  {
+    host: 'remediator-socket-proxy',
+    port: 2375,
+    http: { method: 'GET', path: '/containers/json' },
+    harm: "the remediator's Docker API: updates the API service, execs in the backup task",
+  },
   ...['postgres-exporter1', 'node-exporter', 'cadvisor', 'alloy'].map((host) => ({
     host,
     port: { 'postgres-exporter1': 9187, 'node-exporter': 9100, cadvisor: 8080, alloy: 12345 }[host]!,

@@ -86,6 +86,9 @@ export const API_NEIGHBOURS: Readonly<Record<string, string>> = {
 };
 /** Services that keep state on their node: a named volume, a node-label constraint, one task, stop-first. */
 export const STATEFUL_SERVICE = /^(etcd|postgres)\d+$/;
+/** The only image that may mount the Docker socket, read-only; each service of it serves one PROXY_POLICY. */
+export const SOCKET_PROXY_IMAGE = 'swarmlab/docker-socket-proxy';
+const DOCKER_SOCKET = '/var/run/docker.sock';
 /** Services rolled with zero downtime: start-first, one at a time, automatic rollback. */
 export const ROLLING_SERVICES: readonly string[] = ['api'];
 /** The operations UIs: their routers need the ops basic auth. */
@@ -408,6 +411,7 @@ export function checkStack(stack: StackSpec, context: PolicyContext): string[] {
     ...checkNetworks(stack),
     ...checkApiReach(stack),
     ...checkStateful(stack),
+    ...checkDockerSocket(stack),
     ...checkRolling(stack),
     ...checkSecrets(stack, context),
     ...checkConfigs(stack, context),
@@ -632,6 +636,23 @@ function checkStateful(stack: StackSpec): string[] {
       if (service.deploy?.[key]?.order === 'start-first') {
         problem(`stateful: ${key}.order must be stop-first (never two tasks on one data directory)`);
       }
+    }
+  }
+  return problems;
+}
+
+/** The socket is root on the node: only the socket proxies mount it, read-only, and serve their policy from it. */
+function checkDockerSocket(stack: StackSpec): string[] {
+  const problems: string[] = [];
+  for (const [name, service] of Object.entries(stack.services)) {
+    const socket = (service.volumes ?? []).filter((v) => v.source === DOCKER_SOCKET || v.target === DOCKER_SOCKET);
+    if (socket.length === 0) continue;
+    if (parseImage(service.image ?? '').name !== SOCKET_PROXY_IMAGE) {
+      problems.push(
+        `service ${name}: mounts the Docker socket; only ${SOCKET_PROXY_IMAGE} may (reach Docker through it)`,
+      );
+    } else if (socket.some((volume) => !volume.read_only)) {
+      problems.push(`service ${name}: mounts the Docker socket writable; read_only: true (the policy decides)`);
     }
   }
   return problems;

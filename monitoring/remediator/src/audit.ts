@@ -36,9 +36,13 @@ export class AuditLog {
     private readonly capacity = AUDIT_CAPACITY,
   ) {}
 
-  /** Reads the tail of the file, if there is one. Unparseable lines (a torn last write) are skipped. */
+  /**
+   * Reads the tail of the file, if there is one (unparseable lines, a torn last write, are skipped), and makes sure
+   * it can be appended to: a remediator that cannot keep its audit refuses to start rather than act unrecorded.
+   */
   async load(): Promise<void> {
     if (!this.file) return;
+    await this.checkWritable(this.file);
     let text: string;
     try {
       text = await readTail(this.file, TAIL_BYTES);
@@ -56,6 +60,22 @@ export class AuditLog {
       }
     }
     this.entries = loaded.slice(-this.capacity);
+  }
+
+  private async checkWritable(file: string) {
+    try {
+      await mkdir(path.dirname(file), { recursive: true });
+      await (await open(file, 'a', 0o640)).close();
+      this.directoryReady = true;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      throw new Error(
+        `cannot write the audit file ${file} (${code}) as uid ${process.getuid?.()}: give its directory to that user ` +
+          '(a remediator-data volume made by an image older than the non-root one belongs to root: ' +
+          '`npm run lab:down -- --purge`, or chown it to 1000 on node1)',
+        { cause: error },
+      );
+    }
   }
 
   append(entry: AuditEntry): void {

@@ -41,7 +41,11 @@ const schema = z.object({
   COOLDOWN_SECONDS: int(0, 86_400).default(300),
   MAX_ACTIONS_PER_HOUR: int(1, 1000).default(12),
   AUDIT_FILE: z.string().min(1).default('/var/lib/remediator/audit.jsonl'),
-  DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
+  // The Engine API: the lab's socket proxy (tcp://host:port, plain HTTP on an internal network) or a Unix socket.
+  DOCKER_HOST: z
+    .string()
+    .regex(/^(unix:\/\/\/.+|tcp:\/\/[a-zA-Z0-9.-]+:\d{1,5})$/, 'must be unix:///path or tcp://host:port')
+    .default('unix:///var/run/docker.sock'),
   SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(10_000),
 });
 
@@ -70,6 +74,13 @@ function readToken(file: string, problems: string[]): string | undefined {
   return token;
 }
 
+/** dockerode's connection options for a DOCKER_HOST already checked by the schema. */
+function dockerEndpoint(url: string): { socketPath: string } | { host: string; port: number; protocol: 'http' } {
+  if (url.startsWith('unix://')) return { socketPath: url.slice('unix://'.length) };
+  const { hostname, port } = new URL(url);
+  return { host: hostname, port: Number(port), protocol: 'http' };
+}
+
 export function loadConfig(env: Env = process.env) {
   const problems: string[] = [];
   // Empty strings mean "unset", as they do in compose files.
@@ -91,7 +102,7 @@ export function loadConfig(env: Env = process.env) {
     auth: { token },
     dryRun: e.REMEDIATOR_DRY_RUN,
     stack: e.STACK_NAME,
-    docker: { socket: e.DOCKER_SOCKET },
+    docker: dockerEndpoint(e.DOCKER_HOST),
     policy: Object.freeze({
       apiService: e.API_SERVICE,
       restartAllowlist: Object.freeze(e.RESTART_ALLOWLIST ?? [e.API_SERVICE]),

@@ -16,7 +16,7 @@ export async function startServer(config: Config, logger: Logger, options: { swa
   await audit.load();
   let swarm = options.swarm;
   if (!swarm) {
-    const docker = new Docker({ socketPath: config.docker.socket, timeout: DOCKER_TIMEOUT_MS });
+    const docker = new Docker({ ...config.docker, timeout: DOCKER_TIMEOUT_MS });
     if (!config.dryRun) {
       // Not fatal: the webhook stays up, and actions fail (audited, counted) until the engine answers.
       await docker.ping().catch((error: unknown) => logger.warn('docker engine not reachable', { error }));

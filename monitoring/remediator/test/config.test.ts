@@ -33,7 +33,7 @@ describe('loadConfig', () => {
     expect(config.bounds).toEqual({ minReplicas: 3, maxReplicas: 6 });
     expect(config.guards).toEqual({ cooldownSeconds: 300, maxActionsPerHour: 12 });
     expect(config.audit.file).toBe('/var/lib/remediator/audit.jsonl');
-    expect(config.docker.socket).toBe('/var/run/docker.sock');
+    expect(config.docker).toEqual({ socketPath: '/var/run/docker.sock' });
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -49,7 +49,9 @@ describe('loadConfig', () => {
       COOLDOWN_SECONDS: '60',
       MAX_ACTIONS_PER_HOUR: '5',
       STACK_NAME: 'lab',
+      DOCKER_HOST: 'tcp://remediator-socket-proxy:2375',
     });
+    expect(config.docker).toEqual({ host: 'remediator-socket-proxy', port: 2375, protocol: 'http' });
     expect(config).toMatchObject({
       http: { port: 9000 },
       dryRun: true,
@@ -83,9 +85,10 @@ describe('loadConfig', () => {
       REMEDIATOR_DRY_RUN: 'maybe',
       API_MAX_REPLICAS: '0',
       STACK_NAME: 'bad name',
+      DOCKER_HOST: 'https://docker:2376',
     });
     expect(problems.map((problem) => problem.split(':')[0])).toEqual(
-      expect.arrayContaining(['PORT', 'REMEDIATOR_DRY_RUN', 'API_MAX_REPLICAS', 'STACK_NAME']),
+      expect.arrayContaining(['PORT', 'REMEDIATOR_DRY_RUN', 'API_MAX_REPLICAS', 'STACK_NAME', 'DOCKER_HOST']),
     );
   });
 

@@ -1,74 +1,27 @@
 // DockerSwarmActions through real dockerode, against a fake Engine API on a Unix socket: the requests it sends
 // (paths, query, bodies) are the contract with Docker. The real engine is exercised by the end-to-end test.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import path from 'node:path';
 import Docker from 'dockerode';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DockerSwarmActions } from '../src/swarm.js';
-import { tempDir } from './helpers/factories.js';
+import {
+  CONTAINER_ID,
+  EXEC_ID,
+  serviceInspect,
+  startFakeEngine,
+  type FakeEngine,
+  type Routes,
+} from './helpers/fake-engine.js';
 
-interface Seen {
-  method: string;
-  path: string;
-  query: URLSearchParams;
-  body: unknown;
-}
-
-type Reply = { status: number; body?: unknown };
-
-const CONTAINER_ID = 'c'.repeat(64);
-const EXEC_ID = 'e'.repeat(64);
-
-function serviceInspect(overrides: Record<string, unknown> = {}) {
-  return {
-    ID: 'svc123',
-    Version: { Index: 42 },
-    Spec: {
-      Name: 'swarmlab_api',
-      Labels: { 'com.docker.stack.namespace': 'swarmlab' },
-      TaskTemplate: { ContainerSpec: { Image: '127.0.0.1:5000/swarmlab/api:c-1@sha256:abc' }, ForceUpdate: 2 },
-      Mode: { Replicated: { Replicas: 3 } },
-      EndpointSpec: { Mode: 'dnsrr' },
-      ...overrides,
-    },
-  };
-}
-
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
-  return text ? JSON.parse(text) : undefined;
-}
-
-let server: Server | undefined;
+let engine: FakeEngine | undefined;
 afterEach(async () => {
-  await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
-  server = undefined;
+  await engine?.close();
+  engine = undefined;
 });
 
-/** A fake engine answering from `routes` ("METHOD /path" → reply); anything else is a 404 like Docker's. */
-async function fakeEngine(routes: Record<string, Reply | ((seen: Seen) => Reply)>) {
-  const seen: Seen[] = [];
-  const socketPath = path.join(await tempDir('remediator-docker-'), 'docker.sock');
-  server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://docker');
-    const request: Seen = {
-      method: req.method ?? '',
-      path: url.pathname,
-      query: url.searchParams,
-      body: await readBody(req),
-    };
-    seen.push(request);
-    const route = routes[`${request.method} ${request.path}`];
-    const reply =
-      typeof route === 'function' ? route(request) : (route ?? { status: 404, body: { message: 'page not found' } });
-    res.writeHead(reply.status, { 'Content-Type': 'application/json' });
-    res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
-  });
-  await new Promise<void>((resolve) => server!.listen(socketPath, resolve));
-  const actions = new DockerSwarmActions(new Docker({ socketPath, timeout: 5000 }), 'swarmlab');
-  return { actions, seen };
+async function fakeEngine(routes: Routes) {
+  engine = await startFakeEngine(routes);
+  const actions = new DockerSwarmActions(new Docker({ socketPath: engine.socketPath, timeout: 5000 }), 'swarmlab');
+  return { actions, seen: engine.seen };
 }
 
 describe('DockerSwarmActions', () => {
