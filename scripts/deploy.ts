@@ -404,7 +404,7 @@ async function main() {
         ...(flags.edge === 'traefik' && {
           'ops UIs': ['grafana', 'jenkins', 'prometheus', 'alertmanager', 'traefik'].map(labUrl).join(' '),
         }),
-        credentials: `${path.relative(process.cwd(), paths.secrets)}/admin_password (admin@lab.localhost), ops_basic_auth.password (admin), prometheus_password (prometheus), alertmanager_password (alertmanager), jenkins_admin_password (admin)`,
+        credentials: `${path.relative(process.cwd(), paths.secrets)}/admin_password (admin@lab.localhost), ops_basic_auth.password (admin), prometheus_password (prometheus), alertmanager_password (alertmanager), pushgateway_password (pushgateway), jenkins_admin_password (admin)`,
         ...(notBuilt.length > 0 && { 'not built here': `${notBuilt.join(', ')} (no task: official base image)` }),
         'trust the CA': 'npm run trust-ca',
         next: 'npm run lab:status',

@@ -13,9 +13,12 @@ import {
   RESULTS,
   STRATEGIES,
   type Kpis,
+  type PushResult,
   type Result,
   type Strategy,
 } from './lib/dora.js';
+import { findLab } from './lib/lab-context.js';
+import { pushThroughLab } from './lib/lab-pushgateway.js';
 import { labDir } from './lib/lab-secrets.js';
 import { summary } from './lib/log.js';
 import { REPO_ROOT } from './lib/paths.js';
@@ -32,9 +35,10 @@ kpi prints the DORA figures for the deploys that finished in the period (default
   time to restore        first failed deploy → next successful one, median over the incidents restored
 A deploy "succeeds" when its result is success and it was not rolled back.
 
-kpi:record appends one deploy to the history (append-only, mode 600) and pushes the running totals to the
-Pushgateway at PUSHGATEWAY_URL (job "deploy"); without it, or when it does not answer, a note says so and the
-record still counts. The commit time comes from git log in --repo (default: this repository) unless given.
+kpi:record appends one deploy to the history (append-only, mode 600) and pushes the running totals (job "deploy")
+to the lab's Pushgateway through its container on node1 (the lab's Docker API, as deploy does: the Pushgateway's
+key stays in it), or to the Pushgateway at PUSHGATEWAY_URL when that is set. When the push fails, a note says so
+and the record still counts. The commit time comes from git log in --repo (default: this repository) unless given.
 
 Times are ISO 8601 (2026-11-21T10:00:00Z) or Unix milliseconds (Jenkins' currentBuild.startTimeInMillis).
 
@@ -43,7 +47,8 @@ Options (kpi):
   --from, --to       the period's bounds (--to defaults to now)
   --json             the figures as JSON
 
-Environment: LAB_DIR (default <repo>/.lab), PUSHGATEWAY_URL (kpi:record).
+Environment: LAB_DIR (default <repo>/.lab); kpi:record: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH (the lab,
+else LAB_DIR's client certificate), PUSHGATEWAY_URL (a Pushgateway without a key, instead).
 `;
 
 const HOUR_MS = 3_600_000;
@@ -175,13 +180,23 @@ async function record(argv: string[]) {
       result,
       rolledBack: flags['rolled-back'],
     },
-    { note: () => {} }, // the summary says whether it was pushed
+    // The summary says whether it was pushed.
+    { note: () => {}, ...(process.env.PUSHGATEWAY_URL ? {} : { push: pushThroughFoundLab }) },
   );
   summary(`Recorded deploy ${flags.sha.slice(0, 12)}: ${result}${flags['rolled-back'] ? ', rolled back' : ''}`, {
     history: `${recorded.file} (${plural(recorded.history.events.length, 'deploy')})`,
     pushgateway: recorded.push.pushed ? `pushed to ${recorded.push.url}` : `not pushed: ${recorded.push.reason}`,
     next: 'npm run kpi',
   });
+}
+
+/** Through the lab's Pushgateway container; no lab is a reason not to push, never an error. */
+async function pushThroughFoundLab(group: string, body: string): Promise<PushResult> {
+  try {
+    return await pushThroughLab(await findLab(), group, body);
+  } catch (error) {
+    return { pushed: false, reason: (error as Error).message.split('\n')[0]! };
+  }
 }
 
 async function main() {

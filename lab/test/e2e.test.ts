@@ -872,6 +872,13 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         "fetch('http://127.0.0.1:8080/alerts', { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer forged-token-of-forty-characters-000000000' }, body: '{}' }).then((r) => process.stdout.write(String(r.status)))",
       ]);
       expect(forged?.trim()).toBe('401');
+      // The remediator itself, taken over: no root, no socket; its proxy refuses what its actions do not call.
+      const inside = await execOnNode1('remediator', [
+        'node',
+        '-e',
+        "const { existsSync } = require('node:fs'); Promise.all(['/secrets', '/services', '/containers/create'].map((p) => fetch('http://remediator-socket-proxy:2375' + p, { method: p.endsWith('create') ? 'POST' : 'GET' }).then((r) => r.status))).then((s) => process.stdout.write(JSON.stringify({ uid: process.getuid(), socket: existsSync('/var/run/docker.sock'), statuses: s })))",
+      ]);
+      expect(JSON.parse(inside ?? '{}')).toEqual({ uid: 1000, socket: false, statuses: [403, 403, 403] });
       // Nor can a task beside Alertmanager post an alert without its password (the mail sink's, on monitoring).
       const posted = await execOnNode1('mailsink', [
         'node',
@@ -879,6 +886,13 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         "fetch('http://alertmanager:9093/api/v2/alerts', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[]' }).then((r) => process.stdout.write(String(r.status)))",
       ]);
       expect(posted?.trim()).toBe('401');
+      // Nor push fake backup metrics to the Pushgateway (which would hide a failing backup from BackupTooOld).
+      const faked = await execOnNode1('mailsink', [
+        'node',
+        '-e',
+        "fetch('http://pushgateway:9091/metrics/job/swarmlab_backup/type/full', { method: 'PUT', body: 'swarmlab_backup_last_success_timestamp_seconds 9999999999\\n' }).then((r) => process.stdout.write(String(r.status)))",
+      ]);
+      expect(faked?.trim()).toBe('401');
 
       // The weekly report, made now: saved under LAB_DIR/reports and mailed to the sink.
       await npm('report', '--days', '1');

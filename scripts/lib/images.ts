@@ -298,8 +298,12 @@ console.log(info.response);
 
 /** The password of every smoke check's basic auth (monitoring/web-auth), as a secret's file would hold it. */
 const SMOKE_WEB_PASSWORD = randomBytes(16).toString('hex');
-/** Prometheus or Alertmanager as the stack runs them: user `image`, its password in `<image>_password`. */
-const withWebAuth = (ctx: SmokeContext, image: 'prometheus' | 'alertmanager', name: string = image): ContainerSpec => ({
+/** Prometheus, Alertmanager or the Pushgateway as the stack runs them: user `image`, its password in `<image>_password`. */
+const withWebAuth = (
+  ctx: SmokeContext,
+  image: 'prometheus' | 'alertmanager' | 'pushgateway',
+  name: string = image,
+): ContainerSpec => ({
   name,
   image: ctx.ref(image),
   env: { WEB_AUTH_USER: image, WEB_AUTH_PASSWORD_FILE: `/run/secrets/${image}_password` },
@@ -626,11 +630,22 @@ export const IMAGES: ImageSpec[] = [
     dockerfile: 'monitoring/pushgateway/Dockerfile',
     context: 'monitoring',
     smoke: async (ctx) => {
-      await ctx.waitHealthy(await ctx.start({ name: 'pushgateway', image: ctx.ref('pushgateway') }));
-      const pushed = await ctx.http('POST', 'http://pushgateway:9091/metrics/job/smoke', 'swarmlab_smoke 1\n');
+      // As the stack runs it: every endpoint behind basic auth, the push API and the healthcheck included.
+      await ctx.waitHealthy(await ctx.start(withWebAuth(ctx, 'pushgateway')));
+      const url = 'http://pushgateway:9091/metrics/job/smoke';
+      const forged = await ctx.http('POST', url, 'swarmlab_smoke 0\n');
+      expect(forged.status === 401, `push without a password: expected 401, got ${forged.status}`);
+      const authorization = basicAuth('pushgateway', SMOKE_WEB_PASSWORD);
+      const pushed = await ctx.http('POST', url, 'swarmlab_smoke 1\n', { authorization });
       expect(pushed.status === 200, `push: expected 200, got ${pushed.status} ${pushed.body.slice(0, 200)}`);
-      await expectHttp(ctx, 'GET', 'http://pushgateway:9091/metrics', 200, /swarmlab_smoke\{[^}]*job="smoke"[^}]*\} 1/);
-      return 'healthy, push then scrape';
+      await expectBasicAuth(
+        ctx,
+        'pushgateway',
+        'http://pushgateway:9091/metrics',
+        200,
+        /swarmlab_smoke\{[^}]*job="smoke"[^}]*\} 1/,
+      );
+      return 'healthy behind basic auth; a push without the password 401, with it 200, then scraped with it';
     },
   },
   {
@@ -732,7 +747,20 @@ export const IMAGES: ImageSpec[] = [
       await expectHttp(ctx, 'POST', `${base}/v1.41/services/create`, 403);
       await expectHttp(ctx, 'DELETE', `${base}/v1.41/networks/bridge`, 403);
       await expectHttp(ctx, 'GET', `${base}/containers/json`, 403);
-      return 'GET /version 200; POST, DELETE, /containers 403';
+      // The remediator's policy (PROXY_POLICY=remediator): its actions' calls only.
+      const remediatorProxy = await ctx.start({
+        name: 'remediator-socket-proxy',
+        image: ctx.ref('docker-socket-proxy'),
+        env: { PROXY_POLICY: 'remediator' },
+        mounts: ['/var/run/docker.sock:/var/run/docker.sock:ro'],
+      });
+      await ctx.waitHealthy(remediatorProxy);
+      const remediatorBase = 'http://remediator-socket-proxy:2375';
+      await expectHttp(ctx, 'GET', `${remediatorBase}/containers/json`, 200, /^\[/);
+      await expectHttp(ctx, 'GET', `${remediatorBase}/version`, 403);
+      await expectHttp(ctx, 'GET', `${remediatorBase}/services`, 403);
+      await expectHttp(ctx, 'POST', `${remediatorBase}/containers/create`, 403);
+      return 'traefik policy: GET /version 200; POST, DELETE, /containers 403. remediator policy: /containers/json 200, /version, /services 403';
     },
   },
 ];

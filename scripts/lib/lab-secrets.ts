@@ -45,6 +45,7 @@ export const SERVICES = [
   'reporter',
   'jenkins',
   'alertmanager',
+  'pushgateway',
   'remediator',
 ] as const;
 export type Service = (typeof SERVICES)[number];
@@ -84,6 +85,10 @@ export const CATALOGUE = {
   alertmanager_password: password(
     ['alertmanager', 'prometheus', 'grafana'],
     "Alertmanager's API and UI (user alertmanager): Prometheus sends the alerts with it, Grafana reads them",
+  ),
+  pushgateway_password: password(
+    ['pushgateway', 'prometheus', 'backup'],
+    "the Pushgateway's API (user pushgateway): the backup jobs push with it, Prometheus scrapes with it",
   ),
   jenkins_admin_password: password(['jenkins'], 'Jenkins admin'),
   ops_basic_auth: {

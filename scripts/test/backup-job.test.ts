@@ -20,7 +20,7 @@ describe('backup-job: metrics and one JSON line per run', () => {
   let log: string;
 
   beforeAll(async () => {
-    [cluster, gateway] = await Promise.all([startBackupCluster(), startPushgateway()]);
+    [cluster, gateway] = await Promise.all([startBackupCluster(), startPushgateway({ basicAuth: true })]);
     await cluster.pgbackrest(['stanza-create']);
     logDir = await mkdtemp(path.join(tmpdir(), 'swarmlab-backup-job-'));
     await chmod(logDir, 0o777);
@@ -38,6 +38,7 @@ describe('backup-job: metrics and one JSON line per run', () => {
     cluster.run(['bash', BACKUP_JOB, ...args], {
       PGBACKREST_CONFIG: cluster.configFile,
       PUSHGATEWAY_URL: gateway.url,
+      PUSHGATEWAY_PASSWORD_FILE: gateway.passwordFile!,
       BACKUP_JOB_LOG: log,
       ...env,
     });
@@ -118,6 +119,16 @@ describe('backup-job: metrics and one JSON line per run', () => {
     }
   });
 
+  it('when the job has no Pushgateway key, then the gateway refuses its metrics and the job says so', async () => {
+    const run = await jobWith({ PUSHGATEWAY_PASSWORD_FILE: '' }, 'backup', 'incr');
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(
+      /could not push metrics to .*\/metrics\/job\/swarmlab_backup.*the alerts will see this run as missing/,
+    );
+    expect(await pushed('swarmlab_backup_last_run_success', 'incr')).toBeUndefined();
+    expect((await fetch(`${gateway.url}/metrics`)).status).toBe(401);
+  }, 60_000);
+
   it('when the repository is not writable, then it exits 1, pushes a failure, keeps the last success time and the backups', async () => {
     const lastSuccess = await pushed('swarmlab_backup_last_success_timestamp_seconds', 'full');
     const listed = (await cluster.info()).map((backup) => backup.label);
@@ -164,7 +175,10 @@ describe('backup-job verify: pgBackRest verify, then the restore drill against t
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    [cluster, gateway] = await Promise.all([startBackupCluster({ archiveTimeout: 5 }), startPushgateway()]);
+    [cluster, gateway] = await Promise.all([
+      startBackupCluster({ archiveTimeout: 5 }),
+      startPushgateway({ basicAuth: true }),
+    ]);
     const admin = new pg.Client({ connectionString: cluster.pg.url('postgres') });
     await admin.connect();
     await admin.query('CREATE DATABASE swarmlab');
@@ -191,6 +205,7 @@ describe('backup-job verify: pgBackRest verify, then the restore drill against t
     env = {
       PGBACKREST_CONFIG: cluster.configFile,
       PUSHGATEWAY_URL: gateway.url,
+      PUSHGATEWAY_PASSWORD_FILE: gateway.passwordFile!,
       BACKUP_JOB_LOG: path.join(work, 'container.log'),
       BACKUP_SCRATCH_ROOT: path.join(work, 'scratch'),
       BACKUP_LOCAL_INCLUDE: path.join(work, 'include'),

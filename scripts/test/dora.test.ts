@@ -21,7 +21,13 @@ import {
 } from '../lib/dora.js';
 import { pushScript } from '../lib/lab-pushgateway.js';
 import { REPO_ROOT } from '../lib/paths.js';
-import { freePort, pushedValue, startPushgateway, type Pushgateway } from '../lib/pushgateway.js';
+import {
+  freePort,
+  pushedValue,
+  startPushgateway,
+  TEST_PUSHGATEWAY_USER,
+  type Pushgateway,
+} from '../lib/pushgateway.js';
 
 const TSX = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
 const KPI = path.join(REPO_ROOT, 'scripts/kpi.ts');
@@ -257,37 +263,49 @@ describe('recordDeployment', () => {
     expect((await stat(path.dirname(file))).mode & 0o777).toBe(0o700);
   });
 
-  it("when deploy pushes from the host (bash in the Pushgateway's container), then the same metrics arrive; a refused push fails", async () => {
-    // pushScript is what deploy runs in the lab's Pushgateway container (lab-pushgateway.ts); here against the real
-    // Pushgateway of this test, on 127.0.0.1 too.
-    const port = new URL(gatewayUrl).port;
-    const body = exposition(deploySamples([deploy(1), deploy(2, { strategy: 'bluegreen', result: 'failure' })]));
-    await $({ quiet: true })`bash -c ${pushScript(Number(port))} push job/deploy-from-host ${body}`;
-    const metrics = await (await fetch(`${gatewayUrl}/metrics`)).text();
-    const pushed = metrics.split('\n').filter((line) => line.includes('job="deploy-from-host"'));
-    expect(
-      pushed.find(
-        (line) =>
-          line.startsWith('swarmlab_deploy_total{') &&
-          line.includes('result="failure"') &&
-          line.includes('strategy="bluegreen"'),
-      ),
-    ).toMatch(/ 1$/);
-    expect(
-      pushed.find(
-        (line) =>
-          line.startsWith('swarmlab_deploy_total{') &&
-          line.includes('result="success"') &&
-          line.includes('strategy="rolling"'),
-      ),
-    ).toMatch(/ 1$/);
+  it("when deploy pushes from the host (bash in the Pushgateway's container, with its key), then the same metrics arrive; a push without the key or a refused one fails", async () => {
+    // pushScript is what deploy and the pipeline run in the lab's Pushgateway container (lab-pushgateway.ts), whose
+    // environment names the key; here against a real Pushgateway that asks for it, on 127.0.0.1 too.
+    const secured = await startPushgateway({ basicAuth: true });
+    try {
+      const port = Number(new URL(secured.url).port);
+      const key = { WEB_AUTH_USER: TEST_PUSHGATEWAY_USER, WEB_AUTH_PASSWORD_FILE: secured.passwordFile! };
+      const push = (body: string, env: Record<string, string> = key) =>
+        $({
+          quiet: true,
+          nothrow: true,
+          env: { ...process.env, ...env },
+        })`bash -c ${pushScript(port)} push job/deploy-from-host ${body}`;
+      const body = exposition(deploySamples([deploy(1), deploy(2, { strategy: 'bluegreen', result: 'failure' })]));
+      const sent = await push(body);
+      expect(sent.exitCode, sent.stderr).toBe(0);
+      const pushed = (await secured.metrics()).split('\n').filter((line) => line.includes('job="deploy-from-host"'));
+      expect(
+        pushed.find(
+          (line) =>
+            line.startsWith('swarmlab_deploy_total{') &&
+            line.includes('result="failure"') &&
+            line.includes('strategy="bluegreen"'),
+        ),
+      ).toMatch(/ 1$/);
+      expect(
+        pushed.find(
+          (line) =>
+            line.startsWith('swarmlab_deploy_total{') &&
+            line.includes('result="success"') &&
+            line.includes('strategy="rolling"'),
+        ),
+      ).toMatch(/ 1$/);
 
-    const refused = await $({
-      quiet: true,
-      nothrow: true,
-    })`bash -c ${pushScript(Number(port))} push job/deploy-from-host ${'not an exposition {\n'}`;
-    expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toMatch(/answered 4\d\d/);
+      const keyless = await push(body, { WEB_AUTH_PASSWORD_FILE: '' });
+      expect(keyless.exitCode).toBe(1);
+      expect(keyless.stderr).toMatch(/answered 401/);
+      const refused = await push('not an exposition {\n');
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toMatch(/answered 400/);
+    } finally {
+      secured.stop();
+    }
   });
 
   it('when the Pushgateway runs, then it serves the exact metric names with the running totals', async () => {

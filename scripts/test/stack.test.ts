@@ -106,6 +106,7 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
         'loki',
         'mailsink',
         'remediator',
+        'remediator-socket-proxy',
         'reporter',
         'docker-socket-proxy',
         'etcd1',
@@ -209,6 +210,35 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
     const sharing = Object.entries(services).filter(([, s]) => Object.hasOwn(s.networks ?? {}, networks[0]!));
     expect(sharing.map(([name]) => name).sort()).toEqual(['docker-socket-proxy', 'prometheus', 'traefik']);
     expect(stack.networks?.[networks[0]!]?.internal).toBe(true);
+  });
+
+  it('remediator: no Docker socket, runs as node, reaches Docker through its own proxy on its node, policy remediator', async () => {
+    const remediator = services.remediator!;
+    const proxy = services['remediator-socket-proxy']!;
+    expect(remediator.volumes?.map((volume) => volume.source)).toEqual(['remediator-data']);
+    const env = environment(remediator);
+    expect(env.DOCKER_HOST).toBe('tcp://remediator-socket-proxy:2375');
+    expect(environment(proxy).PROXY_POLICY).toBe('remediator');
+    expect(proxy.image).toBe(services['docker-socket-proxy']!.image);
+    expect(proxy.volumes).toEqual([
+      { type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock', read_only: true },
+    ]);
+    // The exec reaches the engine the proxy runs on: the backup task's node (zone 1, the manager).
+    for (const service of [remediator, proxy, services.backup!]) {
+      expect(service.deploy?.placement?.constraints).toContain('node.labels.zone == 1');
+    }
+    expect(Object.keys(proxy.networks ?? {})).toEqual(['remediator-socket']);
+    const sharing = Object.entries(services).filter(([, s]) => Object.hasOwn(s.networks ?? {}, 'remediator-socket'));
+    expect(sharing.map(([name]) => name).sort()).toEqual(['remediator', 'remediator-socket-proxy']);
+    expect(stack.networks?.['remediator-socket']?.internal).toBe(true);
+    // The policy names the service the remediator scales: <STACK_NAME>_<API_SERVICE>.
+    const policy = await readFile('traefik/socket-proxy/remediator.cfg', 'utf8');
+    expect(policy).toContain(`/services/${env.STACK_NAME}_${env.API_SERVICE}/update$`);
+    // The image runs as node: the secret must be readable by it.
+    expect(remediator.secrets).toContainEqual(
+      expect.objectContaining({ source: 'remediator_webhook_token', uid: '1000' }),
+    );
+    expect(await readFile('monitoring/remediator/Dockerfile', 'utf8')).toMatch(/^USER node$/m);
   });
 
   it('api: 3 replicas spread over nodes, secrets as files, drains before stopping, /readyz checked by Traefik, /metrics not routed', () => {
@@ -338,7 +368,7 @@ describe('jenkins, as the stack runs it (its image cannot be built here: configu
   const read = (file: string) => readFile(path.join(REPO_ROOT, file), 'utf8');
   const jenkins = () => services.jenkins!;
 
-  it('runs once on the manager, its JENKINS_HOME on a volume there, stop-first, on edge and monitoring', () => {
+  it('runs once on the manager, its JENKINS_HOME on a volume there, stop-first, on edge only (no service of the lab behind it)', () => {
     const deploy = jenkins().deploy!;
     expect(deploy.replicas).toBe(1);
     expect(deploy.placement?.constraints).toEqual(['node.role == manager', 'node.labels.zone == 1']);
@@ -346,7 +376,7 @@ describe('jenkins, as the stack runs it (its image cannot be built here: configu
     expect(deploy.rollback_config?.order).toBe('stop-first');
     expect(jenkins().volumes).toContainEqual({ type: 'volume', source: 'jenkins-home', target: '/var/jenkins_home' });
     expect(Object.keys(stack.volumes ?? {})).toContain('jenkins-home');
-    expect(Object.keys(jenkins().networks ?? {}).sort()).toEqual(['edge', 'monitoring']);
+    expect(Object.keys(jenkins().networks ?? {}).sort()).toEqual(['edge']);
     expect(jenkins().image).toBe(`127.0.0.1:5000/swarmlab/jenkins:${TAG}`);
   });
 
@@ -481,12 +511,13 @@ describe('lab/edge-fallback/stack.yml (deploy --edge haproxy), merged over the s
 });
 
 describe('docker-compose.vagrant.yml, merged over the stack file', () => {
-  it('encrypts every network that crosses nodes (all but socket-proxy) and changes nothing else', async () => {
+  it("encrypts every network that crosses nodes (all but the socket proxies' networks) and changes nothing else", async () => {
     const merged = await renderStack(['docker-compose.yml', 'docker-compose.vagrant.yml'], variables);
     expect(merged.services).toEqual(stack.services);
     for (const [name, network] of Object.entries(stack.networks ?? {})) {
       expect(network?.driver_opts, `base ${name}`).toBeUndefined();
-      const encrypted = name !== 'socket-proxy';
+      // Both ends of the socket proxies' networks are on the manager: nothing crosses nodes.
+      const encrypted = !['socket-proxy', 'remediator-socket'].includes(name);
       const expected = encrypted ? { ...network, driver_opts: { encrypted: '' } } : network;
       expect(merged.networks?.[name], name).toEqual(expected);
     }
@@ -605,6 +636,22 @@ const MISTAKES: [string, Mutation, RegExp][] = [
     /traefik: port 443 must be published in mode host/,
   ],
   ['an internal network is made public', (s) => (s.networks!.data!.internal = false), /network data: must be internal/],
+  // The Docker socket.
+  [
+    'the remediator mounts the Docker socket again',
+    (s) =>
+      service(s, 'remediator').volumes!.push({
+        type: 'bind',
+        source: '/var/run/docker.sock',
+        target: '/var/run/docker.sock',
+      }),
+    /remediator: mounts the Docker socket; only swarmlab\/docker-socket-proxy may/,
+  ],
+  [
+    'a socket proxy mounts the socket writable',
+    (s) => (service(s, 'remediator-socket-proxy').volumes![0]!.read_only = false),
+    /remediator-socket-proxy: mounts the Docker socket writable/,
+  ],
   // State and rollouts.
   [
     'a stateful service loses its volume',
