@@ -31,7 +31,7 @@ import {
 } from '../../scripts/lib/lab-faults.js';
 import { labQuery, labQueryRange, panelsWithoutData, promtoolQueryCommand } from '../../scripts/lib/lab-prometheus.js';
 import { runJob, serviceStates, stackService } from '../../scripts/lib/lab-swarm.js';
-import { labelsToDynamic, loadPolicyContext } from '../../scripts/lib/stack-policy.js';
+import { CONTAINER_EXCEPTIONS, labelsToDynamic, loadPolicyContext } from '../../scripts/lib/stack-policy.js';
 import { CANDIDATE, CANDIDATE_HEADER, candidateService, SWITCH_LABEL } from '../../scripts/lib/bluegreen.js';
 import { REPO_ROOT } from '../../scripts/lib/paths.js';
 import { screenshot } from '../../scripts/lib/screenshots.js';
@@ -218,6 +218,58 @@ async function errorsLoggedSince(since: Date): Promise<Record<string, string[]>>
       const name = service!.replace(`${STACK}_`, '');
       if (lines.length > 0)
         (found[name] ??= []).push(...lines.slice(0, 5).map((line) => `${node.name}: ${line.slice(0, 300)}`));
+    }
+  }
+  return found;
+}
+
+interface ContainerSettings {
+  node: string;
+  service: string;
+  readOnly: boolean;
+  capDrop: string[];
+  capAdd: string[];
+  pidsLimit: number;
+  /** From its main process' /proc/<pid>/status on the node: what it really has. */
+  noNewPrivs: string;
+}
+
+/** Every running container of the stack, read back from each node's engine and kernel. */
+async function containerSettings(): Promise<ContainerSettings[]> {
+  const found: ContainerSettings[] = [];
+  for (const node of NODES) {
+    const listed = await $({ quiet: true, timeout: '30s' })`docker exec ${node.container} docker ps ${[
+      '--filter',
+      `label=com.docker.stack.namespace=${STACK}`,
+      '--format',
+      '{{.ID}}',
+    ]}`;
+    for (const id of listed.stdout.trim().split('\n').filter(Boolean)) {
+      const inspected = await $({ quiet: true, timeout: '30s' })`docker exec ${node.container} docker inspect ${id}`;
+      const [container] = JSON.parse(inspected.stdout) as {
+        State: { Pid: number };
+        Config: { Labels: Record<string, string> };
+        HostConfig: {
+          ReadonlyRootfs: boolean;
+          CapDrop: string[] | null;
+          CapAdd: string[] | null;
+          PidsLimit: number | null;
+        };
+      }[];
+      // Its main process as the node's kernel sees it: any image, with or without a shell.
+      const status = await $({
+        quiet: true,
+        timeout: '30s',
+      })`docker exec ${node.container} cat /proc/${String(container!.State.Pid)}/status`;
+      found.push({
+        node: node.name,
+        service: container!.Config.Labels['com.docker.swarm.service.name']!.replace(`${STACK}_`, ''),
+        readOnly: container!.HostConfig.ReadonlyRootfs,
+        capDrop: container!.HostConfig.CapDrop ?? [],
+        capAdd: container!.HostConfig.CapAdd ?? [],
+        pidsLimit: container!.HostConfig.PidsLimit ?? 0,
+        noNewPrivs: /^NoNewPrivs:\s*(\d)/m.exec(status.stdout)?.[1] ?? '?',
+      });
     }
   }
   return found;
@@ -584,6 +636,38 @@ describe.sequential('the lab, end to end (docker driver)', () => {
   it('runs the API tasks on all three nodes', async () => {
     expect((await apiTaskNodes()).sort()).toEqual(['node1', 'node2', 'node3']);
   });
+
+  it(
+    'runs every container as the stack policy says: no new privileges, capabilities dropped, read-only root, PIDs limit (read back from the nodes)',
+    async () => {
+      const settings = await containerSettings();
+      expect(settings.length).toBeGreaterThan(20);
+      const { capabilities, defaultCapabilities, writableRoot } = CONTAINER_EXCEPTIONS;
+      const kind = (service: string) => service.replace(/\d+$/, '').replace(/-next$/, '');
+      const wrong = settings.flatMap((c) => {
+        const name = kind(c.service);
+        const problems = [
+          c.noNewPrivs === '1' ? '' : `NoNewPrivs ${c.noNewPrivs}`,
+          defaultCapabilities[name] || c.capDrop.includes('ALL') ? '' : `CapDrop ${JSON.stringify(c.capDrop)}`,
+          c.capAdd.every((cap) => (capabilities[name] ?? []).some((allowed) => cap.endsWith(allowed)))
+            ? ''
+            : `CapAdd ${JSON.stringify(c.capAdd)}`,
+          writableRoot[name] || c.readOnly ? '' : 'writable root filesystem',
+          c.pidsLimit > 0 ? '' : 'no PIDs limit',
+        ].filter(Boolean);
+        return problems.length > 0 ? [`${c.node} ${c.service}: ${problems.join(', ')}`] : [];
+      });
+      expect(wrong).toEqual([]);
+      // And from inside an API task, as an attacker would find it: nothing to write outside /tmp.
+      const write = await execOnNode1('api', [
+        'node',
+        '-e',
+        "const fs = require('node:fs'); const tryWrite = (f) => { try { fs.writeFileSync(f, 'x'); return 'written'; } catch (e) { return e.code; } }; process.stdout.write(JSON.stringify([tryWrite('/app/evil.js'), tryWrite('/etc/evil'), tryWrite('/tmp/scratch')]))",
+      ]);
+      expect(JSON.parse(write ?? '[]')).toEqual(['EROFS', 'EROFS', 'written']);
+    },
+    5 * MINUTE,
+  );
 
   it(
     'backs up: WAL archived, full, diff and logical backups, the cron job on the manager, a copy off the cluster, metrics',

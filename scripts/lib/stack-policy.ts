@@ -26,9 +26,13 @@ export interface UpdateConfig {
 export interface Resources {
   cpus?: string;
   memory?: string;
+  pids?: number;
 }
 export interface ServiceSpec {
   image?: string;
+  read_only?: boolean;
+  cap_drop?: string[];
+  cap_add?: string[];
   hostname?: string;
   environment?: Record<string, string | null>;
   labels?: Record<string, string>;
@@ -86,6 +90,43 @@ export const API_NEIGHBOURS: Readonly<Record<string, string>> = {
 };
 /** Services that keep state on their node: a named volume, a node-label constraint, one task, stop-first. */
 export const STATEFUL_SERVICE = /^(etcd|postgres)\d+$/;
+/**
+ * What a container may keep (the CIS Docker Benchmark's container checks: 5.3 capabilities, 5.12 read-only root
+ * filesystem, 5.28 PIDs limit; no-new-privileges, 5.25, is the nodes' daemon setting, lab/provision/provision.sh).
+ * Every service drops all capabilities, has a read-only root filesystem (a tmpfs for what it writes) and a PIDs
+ * limit, except as named here, with the reason. Names are the catalogue's (postgres for postgres1 and 2).
+ */
+export const CONTAINER_EXCEPTIONS: Readonly<{
+  capabilities: Readonly<Record<string, readonly string[]>>;
+  defaultCapabilities: Readonly<Record<string, string>>;
+  writableRoot: Readonly<Record<string, string>>;
+}> = {
+  /** Capabilities added back after dropping all of them. */
+  capabilities: {
+    // entrypoint.sh starts as root to read the socket's group; HAProxy then switches to user haproxy in it.
+    'docker-socket-proxy': ['SETUID', 'SETGID'],
+    'remediator-socket-proxy': ['SETUID', 'SETGID'],
+    // It binds 80 and 443 (Traefik's own advice for its container).
+    traefik: ['NET_BIND_SERVICE'],
+  },
+  defaultCapabilities: {
+    alloy: "reads every container's log files on its node as root (official image, not runnable here to trim)",
+    cadvisor: "reads the node's cgroups and Docker state as root (official image, not runnable here to trim)",
+  },
+  writableRoot: {
+    backup:
+      'renders its pgBackRest configuration into /etc/pgbackrest and $HOME at start, and the restore drill builds a ' +
+      'scratch cluster under /var/lib/pgbackrest-scratch',
+    reporter: "Chromium, which draws the report's charts, writes its profile and caches under $HOME",
+    traefik: 'official image that cannot be pulled here: a read-only root could not be proven',
+    grafana: 'official image that cannot be pulled here: a read-only root could not be proven',
+    loki: 'official image that cannot be pulled here: a read-only root could not be proven',
+    alloy: 'official image that cannot be pulled here: a read-only root could not be proven',
+    cadvisor: 'official image that cannot be pulled here: a read-only root could not be proven',
+    jenkins: 'builds and npm installs in its home and workspace (the image FROM jenkins/jenkins, not buildable here)',
+  },
+};
+
 /** The only image that may mount the Docker socket, read-only; each service of it serves one PROXY_POLICY. */
 export const SOCKET_PROXY_IMAGE = 'swarmlab/docker-socket-proxy';
 const DOCKER_SOCKET = '/var/run/docker.sock';
@@ -412,6 +453,7 @@ export function checkStack(stack: StackSpec, context: PolicyContext): string[] {
     ...checkApiReach(stack),
     ...checkStateful(stack),
     ...checkDockerSocket(stack),
+    ...checkContainers(stack),
     ...checkRolling(stack),
     ...checkSecrets(stack, context),
     ...checkConfigs(stack, context),
@@ -654,6 +696,29 @@ function checkDockerSocket(stack: StackSpec): string[] {
     } else if (socket.some((volume) => !volume.read_only)) {
       problems.push(`service ${name}: mounts the Docker socket writable; read_only: true (the policy decides)`);
     }
+  }
+  return problems;
+}
+
+/** CONTAINER_EXCEPTIONS' rules: capabilities dropped, a read-only root, a PIDs limit. */
+function checkContainers(stack: StackSpec): string[] {
+  const problems: string[] = [];
+  const { capabilities, defaultCapabilities, writableRoot } = CONTAINER_EXCEPTIONS;
+  for (const [name, service] of Object.entries(stack.services)) {
+    const problem = (text: string) => problems.push(`service ${name}: ${text}`);
+    const kind = catalogueService(name);
+    if (!defaultCapabilities[kind]) {
+      if (!(service.cap_drop ?? []).includes('ALL')) problem('cap_drop: [ALL] (add back only what it needs)');
+      const allowed = capabilities[kind] ?? [];
+      const extra = (service.cap_add ?? []).filter((cap) => !allowed.includes(cap));
+      if (extra.length > 0) {
+        problem(`adds ${extra.join(', ')}; allowed: ${allowed.join(', ') || 'none'} (CONTAINER_EXCEPTIONS)`);
+      }
+    }
+    if (!writableRoot[kind] && service.read_only !== true) {
+      problem('read_only: true (a tmpfs for what it writes), or a reason in CONTAINER_EXCEPTIONS.writableRoot');
+    }
+    if (!((service.deploy?.resources?.limits?.pids ?? 0) > 0)) problem('needs deploy.resources.limits.pids');
   }
   return problems;
 }

@@ -215,7 +215,9 @@ describe('docker-compose.yml, rendered by docker stack config with the variables
   it('remediator: no Docker socket, runs as node, reaches Docker through its own proxy on its node, policy remediator', async () => {
     const remediator = services.remediator!;
     const proxy = services['remediator-socket-proxy']!;
-    expect(remediator.volumes?.map((volume) => volume.source)).toEqual(['remediator-data']);
+    expect(remediator.volumes?.filter((v) => v.type !== 'tmpfs').map((volume) => volume.source)).toEqual([
+      'remediator-data',
+    ]);
     const env = environment(remediator);
     expect(env.DOCKER_HOST).toBe('tcp://remediator-socket-proxy:2375');
     expect(environment(proxy).PROXY_POLICY).toBe('remediator');
@@ -636,6 +638,28 @@ const MISTAKES: [string, Mutation, RegExp][] = [
     /traefik: port 443 must be published in mode host/,
   ],
   ['an internal network is made public', (s) => (s.networks!.data!.internal = false), /network data: must be internal/],
+  // What a container keeps (CONTAINER_EXCEPTIONS).
+  ['a service keeps its capabilities', (s) => delete service(s, 'api').cap_drop, /api: cap_drop: \[ALL\]/],
+  [
+    'a service adds a capability it was not given',
+    (s) => (service(s, 'api').cap_add = ['NET_ADMIN']),
+    /api: adds NET_ADMIN; allowed: none/,
+  ],
+  [
+    'a socket proxy adds more than it needs',
+    (s) => (service(s, 'docker-socket-proxy').cap_add = ['SETUID', 'SETGID', 'SYS_ADMIN']),
+    /docker-socket-proxy: adds SYS_ADMIN; allowed: SETUID, SETGID/,
+  ],
+  [
+    'a root filesystem is writable without a reason',
+    (s) => delete service(s, 'etcd2').read_only,
+    /etcd2: read_only: true/,
+  ],
+  [
+    'a service has no PIDs limit',
+    (s) => delete service(s, 'postgres1').deploy!.resources!.limits!.pids,
+    /postgres1: needs deploy.resources.limits.pids/,
+  ],
   // The Docker socket.
   [
     'the remediator mounts the Docker socket again',
