@@ -5,8 +5,11 @@
 set -euo pipefail
 
 readonly TEMPLATES=/etc/swarmlab
-readonly CONFIG=/etc/pgbackrest/pgbackrest.conf
-readonly INCLUDE=/etc/pgbackrest/conf.d/repo-host.conf
+# The root filesystem is read-only: what is rendered at start goes to the tmpfs /run/swarmlab, where the image's
+# environment points pgBackRest (PGBACKREST_CONFIG, PGBACKREST_CONFIG_INCLUDE_PATH) and libpq (PGPASSFILE).
+readonly RUN_DIR=/run/swarmlab
+readonly CONFIG=${PGBACKREST_CONFIG:-$RUN_DIR/pgbackrest.conf}
+readonly INCLUDE=${PGBACKREST_CONFIG_INCLUDE_PATH:-$RUN_DIR/conf.d}/repo-host.conf
 
 die() {
   echo "entrypoint: $*" >&2
@@ -28,14 +31,15 @@ secret() {
 
 # The values are exported to envsubst only: pgBackRest reads PGBACKREST_* variables as options.
 render() {
-  local cipher_pass key=$HOME/.pgbackrest-tls.key
+  local cipher_pass key=$RUN_DIR/pgbackrest-tls.key
+  mkdir -p "${INCLUDE%/*}" "$RUN_DIR/log" "$RUN_DIR/lock" || die "cannot write $RUN_DIR (a tmpfs in the stack)"
   cipher_pass=$(secret "${REPO_CIPHER_PASS_FILE:-/run/secrets/pgbackrest_cipher_pass}")
   # pgBackRest refuses a key readable by others; a copy of our own is 600 whatever mode the secret was given.
   install -m 600 /run/secrets/pgbackrest_tls_key "$key"
   (
     umask 077
     export PGBACKREST_REPO_PATH=/var/lib/pgbackrest PGBACKREST_CIPHER_PASS=$cipher_pass \
-      PGBACKREST_LOG_PATH=/var/log/pgbackrest PGBACKREST_LOCK_PATH=/tmp/pgbackrest \
+      PGBACKREST_LOG_PATH=$RUN_DIR/log PGBACKREST_LOCK_PATH=$RUN_DIR/lock \
       PGDATA=${MEMBER_PGDATA:-/var/lib/postgresql/data/pgdata} PG_PORT=5432 PG_SOCKET_DIR=/run/postgresql \
       PG_BACKUP_USER=backup PG2_PATH=${MEMBER_PGDATA:-/var/lib/postgresql/data/pgdata} \
       PGBACKREST_TLS_PORT=8432 PG1_TLS_PORT=8432 PG2_TLS_PORT=8432 \
@@ -48,7 +52,7 @@ render() {
   # pg_dump and the drill's queries reach the primary through db-router as the backup role.
   (
     umask 077
-    printf '*:*:*:backup:%s\n' "$(secret "${BACKUP_PASSWORD_FILE:-/run/secrets/backup_password}")" >"$HOME/.pgpass"
+    printf '*:*:*:backup:%s\n' "$(secret "${BACKUP_PASSWORD_FILE:-/run/secrets/backup_password}")" >"${PGPASSFILE:-$HOME/.pgpass}"
   )
 }
 

@@ -120,33 +120,57 @@ start_pgbackrest_server() {
 }
 
 # `entrypoint.sh restore PGBACKREST_RESTORE_OPTIONS...` (npm run db:restore -- --into cluster, with Patroni stopped
-# on both members): forgets the cluster in etcd, restores this member's data directory from the repository, lets
-# PostgreSQL replay WAL to the target and promote, clears the recovery settings pgBackRest wrote, and stops. The
-# next Patroni start adopts the directory as the new leader. `entrypoint.sh wipe` empties the data directory (the
-# other member, which then clones the new leader).
+# on both members): restores the repository into a directory of its own next to the data directory, lets
+# PostgreSQL replay WAL to the target and promote there, clears the recovery settings pgBackRest wrote, and stops.
+# Only then does it forget the cluster in etcd and swap the directories (the old one is kept as
+# $PGDATA.before-restore until the next restore). A restore that fails leaves the data directory and etcd as they
+# were. The next Patroni start adopts the directory as the new leader. `entrypoint.sh wipe` empties the data
+# directory (the other member, which then clones the new leader).
 restore_member() {
   [[ -n ${REPO_HOST:-} ]] || die "restore needs REPO_HOST (the backup service)"
-  local setting
+  local staging=$PGDATA.restoring previous=$PGDATA.before-restore
+  rm -rf "$staging"
+  install -d -m 700 "$staging"
+  if ! restore_into "$staging" "$@"; then
+    pg_ctl -D "$staging" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$staging"
+    die "the restore failed (above); $PGDATA and the cluster's record in etcd are as they were"
+  fi
   printf '%s\nYes I am aware\n' "$PATRONI_SCOPE" | patronictl -c "$RENDERED" remove "$PATRONI_SCOPE" >&2 ||
-    die "patronictl remove $PATRONI_SCOPE failed: is etcd up?"
-  rm -rf "$PGDATA"
-  install -d -m 700 "$PGDATA"
-  pgbackrest --config="$PGBACKREST_CONFIG" --stanza=swarmlab --log-level-console=info restore "$@"
-  # hot_standby off: pg_ctl returns once recovery has ended and the instance is promoted. Archiving stays on (the
-  # new timeline's history file must reach the repository).
-  pg_ctl -D "$PGDATA" -w -t 3600 -o "-c listen_addresses='' -c unix_socket_directories=$PG_SOCKET_DIR \
--c hot_standby=off -c synchronous_standby_names=''" start
-  # pg_ctl may return before recovery has ended: wait until the instance is promoted and answers.
+    die "patronictl remove $PATRONI_SCOPE failed (is etcd up?); $PGDATA is as it was, the restored copy is in $staging"
+  rm -rf "$previous"
+  if [[ -e $PGDATA ]]; then mv "$PGDATA" "$previous"; fi
+  mv "$staging" "$PGDATA"
+  echo "entrypoint: restored into $PGDATA; the data directory before the restore is kept as $previous" >&2
+}
+
+# Restores into the empty directory $1 (pgBackRest options after it), replays to the target, promotes and stops.
+# hot_standby off: pg_ctl returns once recovery has ended. Archiving stays on (the new timeline's history file must
+# reach the repository). The configuration's own file paths (Patroni's) would name the live data directory.
+restore_into() {
+  local dir=$1 setting
+  shift
+  pgbackrest --config="$PGBACKREST_CONFIG" --stanza=swarmlab --log-level-console=info restore --pg1-path="$dir" "$@" ||
+    return 1
+  pg_ctl -D "$dir" -w -t 3600 -o "-c listen_addresses='' -c unix_socket_directories=$PG_SOCKET_DIR \
+-c hot_standby=off -c synchronous_standby_names='' -c hba_file=$dir/pg_hba.conf -c ident_file=$dir/pg_ident.conf" \
+    start || return 1
+  # pg_ctl may return before recovery has ended: wait until the instance is promoted and answers. A recovery that
+  # cannot reach the target (WAL missing) ends with PostgreSQL stopping.
   until [[ $(psql -X -At -h "$PG_SOCKET_DIR" -U postgres -d postgres -c 'SELECT NOT pg_is_in_recovery()' 2>/dev/null) == t ]]; do
+    pg_ctl -D "$dir" status >/dev/null || {
+      echo "entrypoint: PostgreSQL stopped during recovery: the target is not reachable with the archived WAL" >&2
+      return 1
+    }
     sleep 1
   done
   for setting in restore_command recovery_target recovery_target_name recovery_target_time recovery_target_xid \
     recovery_target_lsn recovery_target_inclusive recovery_target_timeline recovery_target_action; do
-    psql -X -q -h "$PG_SOCKET_DIR" -U postgres -d postgres -c "ALTER SYSTEM RESET $setting"
+    psql -X -q -h "$PG_SOCKET_DIR" -U postgres -d postgres -c "ALTER SYSTEM RESET $setting" || return 1
   done
   psql -X -At -h "$PG_SOCKET_DIR" -U postgres -d postgres \
     -c "SELECT 'entrypoint: restored, now on timeline ' || timeline_id FROM pg_control_checkpoint()" >&2 || true
-  pg_ctl -D "$PGDATA" -m fast -w stop
+  pg_ctl -D "$dir" -m fast -w stop
 }
 
 # envsubst sees only the template's own placeholders, so any other `$` in the file is left alone.

@@ -5,10 +5,20 @@ import { performance } from 'node:perf_hooks';
 import { $ } from 'zx';
 import { parseFlags, runCommand, StopError } from './lib/cli.js';
 import { formatMs, lastLine, requireDocker } from './lib/docker.js';
-import { backupContainer, pgbackrestOptions, restoreTarget, runBackupJob, type Target } from './lib/lab-backup.js';
+import {
+  backupContainer,
+  checkRestorable,
+  pgbackrestOptions,
+  restoreTarget,
+  runBackupJob,
+  type BackupList,
+  type Target,
+} from './lib/lab-backup.js';
 import { findLab, requireManager, type Lab } from './lib/lab-context.js';
+import { clusterOf } from './lib/lab-patroni.js';
 import { runJob, stackService, waitForConvergence, type JobSpec } from './lib/lab-swarm.js';
 import { step, summary } from './lib/log.js';
+import { PatroniClient } from './lib/patroni.js';
 import { smokeTest } from './lib/smoke.js';
 
 const HELP = `
@@ -23,13 +33,25 @@ Restores the database from the lab's pgBackRest repository:
 
   --into scratch (default) a throwaway instance inside the backup service, left running to inspect; the cluster
                  is not touched. Stop it with --stop-scratch.
-  --into cluster the cluster itself, with --yes: stops the API and both PostgreSQL members, restores the first
-                 member's data directory, empties the second (it clones the new leader), starts them, starts the
-                 API and runs the smoke test. Everything written after the target is lost.
+  --into cluster the cluster itself, with --yes: checks the target against the restorable window, stops the API
+                 and both PostgreSQL members, restores the first member into a directory of its own and swaps it in
+                 only once PostgreSQL has reached the target (the old one is kept as pgdata.before-restore),
+                 empties the second (it clones the new leader), starts them, starts the API and runs the smoke
+                 test. Everything written after the target is lost. A restore that fails restarts the cluster as
+                 it was.
   --timeout <s>  how long each phase may take (default 900)
 `;
 
+/** Stops with the reason when the repository cannot restore `target`; nothing is stopped before this. */
+async function checkTarget(lab: Lab, target: Target) {
+  await step('check the target against the restorable window', async () => {
+    const list = (await runBackupJob(lab, ['info'])) as unknown as BackupList;
+    checkRestorable(list, target);
+  });
+}
+
 async function scratch(lab: Lab, target: Target) {
+  await checkTarget(lab, target);
   const result = await step(`restore ${target.describe} into a scratch instance`, () =>
     runBackupJob(lab, ['scratch', ...target.args]),
   );
@@ -97,6 +119,7 @@ async function memberJob(lab: Lab, member: string, command: string[]): Promise<J
 
 async function intoCluster(lab: Lab, target: Target, timeoutMs: number) {
   const started = performance.now();
+  await checkTarget(lab, target);
   const api = stackService('api');
   const apiSpec = (await lab.docker.getService(api).inspect()) as {
     Spec?: { Mode?: { Replicated?: { Replicas?: number } } };
@@ -106,6 +129,28 @@ async function intoCluster(lab: Lab, target: Target, timeoutMs: number) {
     (...names: string[]) =>
     (name: string) =>
       names.includes(name);
+  // The member that leads now (if any: the cluster may be down, the reason for the restore): after a failed restore
+  // it starts first and leads again, as before.
+  const view = await clusterOf(lab)
+    .then((location) => new PatroniClient(location).cluster())
+    .catch(() => undefined);
+  const leader = view?.leader?.name === 'postgres2' ? 'postgres2' : 'postgres1';
+  const startMembers = async (first: string) => {
+    for (const [member, role] of [
+      [first, 'the leader'],
+      [first === 'postgres1' ? 'postgres2' : 'postgres1', 'a replica of the leader'],
+    ] as const) {
+      await step(`start ${member} (${role})`, async () => {
+        await scale(lab, stackService(member), 1);
+        await waitForConvergence(lab, timeoutMs, only(member));
+      });
+    }
+  };
+  const startApi = () =>
+    step(`start the API (${apiReplicas} replicas)`, async () => {
+      await scale(lab, api, apiReplicas);
+      await waitForConvergence(lab, timeoutMs, only('api', 'db-router'));
+    });
   const recover =
     'The cluster is partly stopped. Fix the cause above, then run the restore again, or npm run deploy to start ' +
     'every service as the stack file says (the data directories are as the failed step left them).';
@@ -118,30 +163,43 @@ async function intoCluster(lab: Lab, target: Target, timeoutMs: number) {
       await Promise.all(['postgres1', 'postgres2'].map((m) => scale(lab, stackService(m), 0)));
       await Promise.all(['postgres1', 'postgres2'].map((m) => waitStopped(lab, stackService(m), timeoutMs)));
     });
-    await step(`restore postgres1 to ${target.describe}`, async () => {
+  } catch (error) {
+    if (error instanceof Error) error.message = `${error.message}\n${recover}`;
+    throw error;
+  }
+  try {
+    await step(`restore postgres1 to ${target.describe}, in a directory of its own`, async () => {
       const output = await runJob(
         lab,
         await memberJob(lab, 'postgres1', ['restore', ...pgbackrestOptions(target)]),
         timeoutMs,
       );
-      const restored = output.split('\n').find((line) => line.includes('entrypoint: restored'));
+      const restored = output.split('\n').find((line) => line.includes('entrypoint: restored,'));
       if (restored) console.error(`  ${restored.trim()}`);
     });
+  } catch (error) {
+    // The data directories and etcd are untouched: start the cluster as it was.
+    const why = error instanceof Error ? error.message : String(error);
+    console.error(`The restore failed; postgres1's data directory was not touched. Starting the cluster as it was.`);
+    try {
+      await startMembers(leader);
+      await startApi();
+    } catch (restartError) {
+      throw new StopError(
+        `${why}\nThen starting the cluster again failed: ${restartError instanceof Error ? restartError.message : String(restartError)}\n${recover}`,
+      );
+    }
+    throw new StopError(
+      `${why}\nThe cluster runs as it was before the restore (nothing was lost). Check the target with a scratch ` +
+        `restore first: npm run db:restore -- ${target.flags.join(' ')}`,
+    );
+  }
+  try {
     await step('empty postgres2 (it clones the new leader)', async () =>
       runJob(lab, await memberJob(lab, 'postgres2', ['wipe']), timeoutMs),
     );
-    await step('start postgres1 (the new leader)', async () => {
-      await scale(lab, stackService('postgres1'), 1);
-      await waitForConvergence(lab, timeoutMs, only('postgres1'));
-    });
-    await step('start postgres2 (a copy of the leader)', async () => {
-      await scale(lab, stackService('postgres2'), 1);
-      await waitForConvergence(lab, timeoutMs, only('postgres2'));
-    });
-    await step(`start the API (${apiReplicas} replicas)`, async () => {
-      await scale(lab, api, apiReplicas);
-      await waitForConvergence(lab, timeoutMs, only('api', 'db-router'));
-    });
+    await startMembers('postgres1');
+    await startApi();
   } catch (error) {
     if (error instanceof Error) error.message = `${error.message}\n${recover}`;
     throw error;
@@ -150,6 +208,8 @@ async function intoCluster(lab: Lab, target: Target, timeoutMs: number) {
   summary(`Restored the cluster to ${target.describe} in ${formatMs(performance.now() - started)}`, {
     leader: 'postgres1 (postgres2 cloned from it)',
     'WAL archiving': 'on a new timeline, to the same repository',
+    'before the restore':
+      "postgres1's old data directory, kept as pgdata.before-restore in its volume until the next restore",
     next: 'npm run backup -- --type full (a fresh base for the new timeline); npm run lab:status',
   });
 }

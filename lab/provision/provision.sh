@@ -68,7 +68,9 @@ install_packages() {
   rm -rf /var/lib/apt/lists/*
 }
 
-# dockerd's settings; node1 also serves the Docker API on :2376 with mutual TLS (lab CA). no-new-privileges: no
+# dockerd's settings; node1 also serves the Docker API on :2376 with mutual TLS: its certificate is from the lab
+# CA, and it accepts only client certificates of the Docker client CA (the operator's and Jenkins'), not any other
+# certificate of the lab CA (pgBackRest's key is in the PostgreSQL members). no-new-privileges: no
 # process in any container gains privileges through a setuid binary or file capabilities (the CIS Docker Benchmark's
 # 5.25; Swarm services cannot set it per service on this engine, so the daemon sets it for all).
 daemon_json() {
@@ -79,7 +81,7 @@ daemon_json() {
   "hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:${DOCKER_TLS_PORT}"],
   "tls": true,
   "tlsverify": true,
-  "tlscacert": "${TLS_DIR}/ca.crt",
+  "tlscacert": "${TLS_DIR}/docker-client-ca.crt",
   "tlscert": "${TLS_DIR}/node.crt",
   "tlskey": "${TLS_DIR}/node.key",
 JSON
@@ -102,10 +104,10 @@ configure_engine() {
   write_if_changed "/etc/docker/certs.d/${MANAGER}:${REGISTRY_PORT}/ca.crt" 644 <"$SHARED/ca.crt" || true
   if [[ $NODE == "$MANAGER" ]]; then
     local file
-    for file in node1.crt node1.key; do
+    for file in node1.crt node1.key docker-client-ca.crt; do
       [[ -f $SHARED/$file ]] || die "$SHARED/$file is missing: run npm run secrets on the host first"
     done
-    write_if_changed "$TLS_DIR/ca.crt" 644 <"$SHARED/ca.crt" && changed=0
+    write_if_changed "$TLS_DIR/docker-client-ca.crt" 644 <"$SHARED/docker-client-ca.crt" && changed=0
     write_if_changed "$TLS_DIR/node.crt" 644 <"$SHARED/node1.crt" && changed=0
     write_if_changed "$TLS_DIR/node.key" 600 <"$SHARED/node1.key" && changed=0
     configure_registry

@@ -7,6 +7,8 @@
 // lab for 5 minutes, every dashboard panel with data, the report's charts) and what a user sees when the database
 // leader dies. Traffic goes only to 127.0.0.1 ports and to the containers this test creates.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -525,6 +527,38 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       expect((await api('GET', spelling)).status, `${spelling}: metrics stay inside the monitoring network`).toBe(404);
   });
 
+  it("node1's Docker API takes only the Docker client CA's certificates: not pgBackRest's, though the lab CA signed it", async () => {
+    const dockerApi = new URL(String(lab.env.DOCKER_HOST).replace(/^tcp:/, 'https:'));
+    const certPath = String(lab.env.DOCKER_CERT_PATH);
+    const versionWith = (cert: string, key: string) =>
+      new Promise<number>((resolve, reject) => {
+        const request = httpsRequest(
+          {
+            host: dockerApi.hostname,
+            port: dockerApi.port,
+            path: '/version',
+            servername: 'node1',
+            ca: readFileSync(path.join(certPath, 'ca.pem')),
+            cert: readFileSync(cert),
+            key: readFileSync(key),
+            timeout: 10_000,
+          },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        );
+        request.on('error', reject);
+        request.on('timeout', () => request.destroy(new Error('timed out')));
+        request.end();
+      });
+    expect(await versionWith(path.join(certPath, 'cert.pem'), path.join(certPath, 'key.pem'))).toBe(200);
+    const tls = labPaths(labDir).tlsFiles;
+    await expect(versionWith(tls.pgbackrestCert, tls.pgbackrestKey)).rejects.toThrow(
+      /bad certificate|unknown ca|certificate required|ECONNRESET|socket hang up/i,
+    );
+  });
+
   it('refuses a wrong password, logs in, and does CRUD, import and export through the edge', async () => {
     adminPassword = (await readFile(path.join(labDir, 'secrets/admin_password'), 'utf8')).trim();
     const wrong = await api('POST', '/v1/auth/login', { email: 'admin@lab.localhost', password: 'not-the-password' });
@@ -550,6 +584,33 @@ describe.sequential('the lab, end to end (docker driver)', () => {
     expect(exported.status).toBe(200);
     const lines = exported.body.trim().split('\n');
     expect(lines.filter((line) => line.includes('@example.test'))).toHaveLength(200);
+
+    // A name a spreadsheet would run as a formula is exported as text (OWASP CSV injection).
+    const formula = '=HYPERLINK("http://evil.example","click")';
+    const trap = `e2e-formula-${Date.now()}@example.test`;
+    const trapImported = await api(
+      'POST',
+      '/v1/users/import',
+      `email,name\n${trap},"${formula.replaceAll('"', '""')}"`,
+      {
+        'content-type': 'text/csv',
+      },
+    );
+    expect(trapImported.status, trapImported.body).toBe(201);
+    const trapLine = (await api('GET', '/v1/users/export?format=csv')).body
+      .split('\n')
+      .find((line) => line.includes(trap));
+    expect(trapLine).toContain(`"'=HYPERLINK(""http://evil.example"",""click"")"`);
+
+    // 20 wrong passwords at once for one account, spread over the replicas: exactly LOGIN_MAX_FAILURES (5) are
+    // checked, the rest refused unchecked; the admin, from the same address, still logs in.
+    const flooded = await Promise.all(
+      Array.from({ length: 20 }, () => api('POST', '/v1/auth/login', { email: trap, password: 'guess-guess-guess' })),
+    );
+    const statuses = flooded.map((response) => response.status).sort();
+    expect(statuses).toEqual([...Array<number>(5).fill(401), ...Array<number>(15).fill(429)]);
+    expect(flooded.find((response) => response.status === 429)?.headers['retry-after']).toMatch(/^\d+$/);
+    await logIn();
   });
 
   it(
@@ -789,6 +850,36 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         atStart.map(({ metric }) => `${metric.alertname} ${metric.alertstate}`),
         'alerts on a normal start',
       ).toEqual([]);
+
+      // A target before the first backup (the lab is younger than a day) is refused before anything stops.
+      const running = async () =>
+        (
+          await $({
+            quiet: true,
+            env: { ...process.env, ...lab.env },
+          })`docker service ps -q --filter desired-state=running ${[
+            stackService('api'),
+            stackService('postgres1'),
+            stackService('postgres2'),
+          ]}`
+        ).stdout
+          .trim()
+          .split('\n')
+          .sort();
+      const tasksBefore = await running();
+      const tooEarly = new Date(Date.now() - 24 * 60 * MINUTE).toISOString();
+      console.log(`\n$ npm run db:restore -- --time ${tooEarly} --into cluster --yes (before the first backup)`);
+      const refused = await $({
+        cwd: REPO_ROOT,
+        env,
+        quiet: true,
+        nothrow: true,
+      })`npm run --silent db:restore -- --time ${tooEarly} --into cluster --yes`;
+      console.log(refused.stderr);
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toMatch(/before the restorable window, which starts at .*Nothing was stopped/s);
+      expect(await running()).toEqual(tasksBefore);
+      expect(await titles(['-h', 'db-rw', '-U', 'backup'])).toEqual([after, before].sort());
 
       await npm('db:restore', '--time', target, '--into', 'cluster', '--yes');
       expect(await titles(['-h', 'db-rw', '-U', 'backup'])).toEqual([before]);

@@ -449,11 +449,27 @@ export const IMAGES: ImageSpec[] = [
     name: 'postgres',
     dockerfile: 'postgres/Dockerfile',
     context: 'postgres',
-    needs: ['etcd'],
+    needs: ['etcd', 'backup'],
     smoke: async (ctx) => {
-      await databaseFixture(ctx);
+      const { passwords } = await databaseFixture(ctx);
       await expectHttp(ctx, 'GET', 'http://pg1:8008/primary', 200);
-      return 'healthy, Patroni leader';
+      // From another container of the network (psql of the backup image): a role with its password gets in; the
+      // superuser, with the right password, is refused by pg_hba (it logs in only inside its member's container).
+      const login = (user: string, password: string) =>
+        ctx.runToEnd({
+          name: `psql-${user}`,
+          image: ctx.ref('backup'),
+          env: { PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' },
+          command: ['bash', '-c', `psql -XAt -h pg1 -U ${user} -d postgres -c 'SELECT 1' 2>&1; echo "exit $?"`],
+        });
+      const monitoring = await login('monitoring', passwords.MONITORING_PASSWORD);
+      expect(/^1\nexit 0/.test(monitoring), `monitoring, with its password, from the network: ${monitoring}`);
+      const superuser = await login('postgres', passwords.PG_SUPERUSER_PASSWORD);
+      expect(
+        /pg_hba\.conf rejects connection[^\n]*user "postgres"[\s\S]*exit 2/.test(superuser),
+        `the superuser, with its password, from the network: ${superuser}`,
+      );
+      return 'healthy, Patroni leader; superuser refused from the network, other roles in with their password';
     },
   },
   {

@@ -146,10 +146,15 @@ export function decryptDump(encrypted: Buffer, passphrase: string): Buffer {
   return Buffer.concat([decipher.update(encrypted.subarray(16)), decipher.final()]);
 }
 
+const iso = (seconds: number) => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+
 // --- db:restore --------------------------------------------------------------------------------------------
 
-/** `args`: backup-job's scratch options; `flags`: the same target as db:restore flags (to print); `describe`: words. */
-export type Target = { args: string[]; flags: string[]; describe: string };
+/**
+ * `args`: backup-job's scratch options; `flags`: the same target as db:restore flags (to print); `describe`: words;
+ * `time` or `label`: what the restorable window is checked against.
+ */
+export type Target = { args: string[]; flags: string[]; describe: string; time?: Date; label?: string };
 
 /** The pgBackRest restore options for the chosen target; exactly one must be given. */
 export function restoreTarget(flags: { time?: string; latest?: boolean; backup?: string }): Target {
@@ -169,6 +174,7 @@ export function restoreTarget(flags: { time?: string; latest?: boolean; backup?:
       args: ['--time', pgTime],
       flags: ['--time', when.toISOString()],
       describe: `the state at ${when.toISOString()}`,
+      time: when,
     };
   }
   if (flags.backup !== undefined) {
@@ -179,6 +185,7 @@ export function restoreTarget(flags: { time?: string; latest?: boolean; backup?:
       args: ['--backup', flags.backup],
       flags: ['--backup', flags.backup],
       describe: `the end of backup ${flags.backup}`,
+      label: flags.backup,
     };
   }
   return { args: ['--latest'], flags: ['--latest'], describe: 'the end of the archived WAL' };
@@ -190,6 +197,35 @@ export function pgbackrestOptions(target: Target): string[] {
   if (kind === '--time') return ['--type=time', `--target=${value}`, '--target-action=promote'];
   if (kind === '--backup') return [`--set=${value}`, '--type=immediate', '--target-action=promote'];
   return ['--type=default'];
+}
+
+/**
+ * Refuses, before anything is stopped, a target the repository cannot restore: no backup at all, a label it does not
+ * hold, a time before the end of its oldest backup (the restorable window starts there). A time past the archived
+ * WAL is found by PostgreSQL's recovery itself, in a directory of its own (db:restore keeps the cluster's).
+ */
+export function checkRestorable(list: BackupList, target: Target): void {
+  const backups = list.pgbackrest[0]?.backup ?? [];
+  const oldest = backups[0];
+  if (!oldest) {
+    throw new StopError(
+      'The repository holds no physical backup yet: there is nothing to restore from. Nothing was stopped.\n' +
+        'Take one with npm run backup -- --type full.',
+    );
+  }
+  if (target.label !== undefined && !backups.some((backup) => backup.label === target.label)) {
+    throw new StopError(
+      `Backup ${target.label} is not in the repository (expired, or never taken). Nothing was stopped.\n` +
+        `It holds: ${backups.map((backup) => backup.label).join(', ')} (npm run backup:list).`,
+    );
+  }
+  if (target.time && target.time.getTime() < oldest.timestamp.stop * 1000) {
+    throw new StopError(
+      `${target.time.toISOString()} is before the restorable window, which starts at ${iso(oldest.timestamp.stop)} ` +
+        `(the end of the oldest backup, ${oldest.label}). Nothing was stopped.\n` +
+        'Give a time within the window (npm run backup:list shows it), or --backup with one of its labels.',
+    );
+  }
 }
 
 // --- backup:list --------------------------------------------------------------------------------------------
@@ -211,7 +247,6 @@ export interface BackupList {
   dumps: { file: string; size: number; time: number }[];
 }
 
-const iso = (seconds: number) => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 /** The list with the oldest backup (the restorable window starts there), the newest of each type and dump. */

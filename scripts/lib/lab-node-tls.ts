@@ -1,13 +1,15 @@
-// The nodes' TLS, from the lab CA: node1's certificate (its Docker API on :2376 and the lab registry on :5000) and
-// the host's client certificate for that API (mutual TLS). `npm run secrets` and lab:up make them, once; they are
-// issued again when missing, near their end, or no longer from the current CA. The client certificate also goes to
-// the stack's Jenkins as two Docker secrets (dockerClientSecrets).
+// The nodes' TLS: node1's certificate from the lab CA (its Docker API on :2376 and the lab registry on :5000), and
+// the host's client certificate for that API (mutual TLS) from a CA of its own, the Docker client CA, which is the
+// only one node1's Docker API trusts: no other certificate of the lab (pgBackRest's, whose key the PostgreSQL
+// members hold) opens it. `npm run secrets` and lab:up make them, once; they are issued again when missing, near
+// their end, or no longer from their CA. The client certificate also goes to the stack's Jenkins as two Docker
+// secrets (dockerClientSecrets).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { StopError } from './cli.js';
-import { certProblem, stageCert, type CertSubject } from './lab-tls.js';
+import { certProblem, inspectCa, stageCa, stageCert, type CaFiles, type CertSubject } from './lab-tls.js';
 import { labPaths, STACK, type LabPaths, type Status } from './lab-secrets.js';
 import { ensurePrivateDir, PRIVATE_DIR_MODE, readIfExists, Staging } from './private-files.js';
 
@@ -23,6 +25,10 @@ export interface NodeTlsPaths {
   /** Shared with the nodes (bind mount or Vagrant synced folder): ca.crt, node1.crt, node1.key, swarm/. */
   shared: string;
   sharedCa: string;
+  /** The Docker client CA's certificate, shared: node1's Docker API trusts only it (tlscacert). */
+  sharedClientCa: string;
+  /** The Docker client CA, next to the lab CA: it issues the operator's (and Jenkins') client certificate. */
+  clientCa: CaFiles;
   node1Cert: string;
   node1Key: string;
   /** The host's client for node1's Docker API, laid out for DOCKER_CERT_PATH: ca.pem, cert.pem, key.pem. */
@@ -34,6 +40,11 @@ export function nodeTlsPaths(paths: LabPaths = labPaths()): NodeTlsPaths {
   return {
     shared,
     sharedCa: path.join(shared, 'ca.crt'),
+    sharedClientCa: path.join(shared, 'docker-client-ca.crt'),
+    clientCa: {
+      key: path.join(path.dirname(paths.tlsFiles.caKey), 'docker-client-ca.key'),
+      cert: path.join(path.dirname(paths.tlsFiles.caCert), 'docker-client-ca.crt'),
+    },
     node1Cert: path.join(shared, 'node1.crt'),
     node1Key: path.join(shared, 'node1.key'),
     dockerCertPath: path.join(paths.root, 'docker'),
@@ -50,25 +61,39 @@ export interface NodeTlsRow {
 /** Makes what is missing or stale; needs the lab CA (ensureLabSecrets first). */
 export async function ensureNodeTls(paths: LabPaths = labPaths(), now = new Date()): Promise<NodeTlsRow[]> {
   const nodes = nodeTlsPaths(paths);
-  const ca = { key: paths.tlsFiles.caKey, cert: paths.tlsFiles.caCert };
+  const labCa = { key: paths.tlsFiles.caKey, cert: paths.tlsFiles.caCert };
   const rel = (file: string) => path.relative(paths.root, file);
-  const wanted = [
-    { name: 'node1_cert', subject: NODE1_SUBJECT, key: nodes.node1Key, cert: nodes.node1Cert },
-    {
-      name: 'docker_client_cert',
-      subject: CLIENT_SUBJECT,
-      key: path.join(nodes.dockerCertPath, 'key.pem'),
-      cert: path.join(nodes.dockerCertPath, 'cert.pem'),
-    },
-  ];
   await mkdir(paths.root, { recursive: true, mode: PRIVATE_DIR_MODE });
   for (const dir of [nodes.shared, nodes.dockerCertPath]) await ensurePrivateDir(dir);
 
   const rows: NodeTlsRow[] = [];
   const staging = new Staging();
   try {
-    for (const { name, subject, key, cert } of wanted) {
-      const problem = await certProblem({ key, cert, caCert: ca.cert }, now, {
+    const newClientCa = (await inspectCa(nodes.clientCa)) === 'missing';
+    rows.push({ name: 'docker_client_ca', status: newClientCa ? 'created' : 'kept', file: rel(nodes.clientCa.cert) });
+    const clientCa = newClientCa
+      ? await stageCa(staging, nodes.clientCa, 'swarmlab Docker client CA', true)
+      : nodes.clientCa;
+    const wanted = [
+      {
+        name: 'node1_cert',
+        subject: NODE1_SUBJECT,
+        key: nodes.node1Key,
+        cert: nodes.node1Cert,
+        ca: labCa,
+        caName: 'the lab CA',
+      },
+      {
+        name: 'docker_client_cert',
+        subject: CLIENT_SUBJECT,
+        key: path.join(nodes.dockerCertPath, 'key.pem'),
+        cert: path.join(nodes.dockerCertPath, 'cert.pem'),
+        ca: clientCa,
+        caName: 'the Docker client CA',
+      },
+    ];
+    for (const { name, subject, key, cert, ca, caName } of wanted) {
+      const problem = await certProblem({ key, cert, caCert: ca.cert, caName }, now, {
         dns: subject.dns ?? [],
         ips: subject.ips ?? [],
       });
@@ -85,10 +110,15 @@ export async function ensureNodeTls(paths: LabPaths = labPaths(), now = new Date
     await staging.discard();
     throw error;
   }
-  // The CA certificate, public, where the nodes and the docker CLI look for it.
-  const caPem = await readIfExists(ca.cert);
-  for (const copy of [nodes.sharedCa, path.join(nodes.dockerCertPath, 'ca.pem')]) {
-    if ((await readIfExists(copy)) !== caPem) await copyFile(ca.cert, copy);
+  // The CA certificates, public, where the nodes and the docker CLI look for them. The CLI checks node1's
+  // certificate against the lab CA (ca.pem); node1 checks its clients against the Docker client CA.
+  const copies = [
+    { from: labCa.cert, to: [nodes.sharedCa, path.join(nodes.dockerCertPath, 'ca.pem')] },
+    { from: nodes.clientCa.cert, to: [nodes.sharedClientCa] },
+  ];
+  for (const { from, to } of copies) {
+    const pem = await readIfExists(from);
+    for (const copy of to) if ((await readIfExists(copy)) !== pem) await copyFile(from, copy);
   }
   return rows;
 }

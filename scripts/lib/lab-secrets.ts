@@ -372,7 +372,7 @@ async function ensure(paths: LabPaths, rotate: SecretName | undefined, options: 
 
   // TLS: the CA only when missing; the server certificate when missing, near its end, or for other names.
   const tlsFiles = paths.tlsFiles;
-  const newCa = (await inspectCa(tlsFiles)) === 'missing';
+  const newCa = (await inspectCa({ key: tlsFiles.caKey, cert: tlsFiles.caCert })) === 'missing';
   const problem = await serverCertProblem(tlsFiles, serverNames(options.labDomain), options.now ?? new Date());
   const serverStatus: Status =
     problem === 'missing'
@@ -448,7 +448,8 @@ async function ensure(paths: LabPaths, rotate: SecretName | undefined, options: 
       await staging.write(secretFile(name, paths), `${user}:${hash}\n`);
       await staging.write(clearPasswordFile(name, paths), clear);
     }
-    const ca = newCa ? await stageCa(staging, tlsFiles) : { key: tlsFiles.caKey, cert: tlsFiles.caCert };
+    const labCa = { key: tlsFiles.caKey, cert: tlsFiles.caCert };
+    const ca = newCa ? await stageCa(staging, labCa) : labCa;
     if (serverStatus !== 'kept') await stageServerCert(staging, tlsFiles, ca, serverNames(options.labDomain));
     if (peerStatus !== 'kept') await stageCert(staging, peer, ca, PGBACKREST_SUBJECT);
     await staging.commit();

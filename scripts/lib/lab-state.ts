@@ -52,9 +52,9 @@ export interface LabState {
 
 /** The folders of LAB_DIR the state owns: unpacking makes each one hold exactly the state's files. */
 const STATE_DIRS = ['secrets', 'ca', 'tls', 'docker'] as const;
-/** What the state may hold: every file of secrets/, and these. Never ca/ca.key. */
+/** What the state may hold: every file of secrets/, and these. Never a CA's key. */
 const STATE_FILE =
-  /^(secrets\/[A-Za-z0-9_][A-Za-z0-9_.-]*|ca\/ca\.crt|tls\/(server|pgbackrest)\.(crt|key)|docker\/(ca|cert|key)\.pem)$/;
+  /^(secrets\/[A-Za-z0-9_][A-Za-z0-9_.-]*|ca\/(ca|docker-client-ca)\.crt|tls\/(server|pgbackrest)\.(crt|key)|docker\/(ca|cert|key)\.pem)$/;
 
 /** The Docker client certificate and key (the lab's CA certificate is in the same folder, as ca.pem). */
 const clientFiles = (paths: LabPaths) => {
@@ -243,7 +243,7 @@ export async function checkLabState(
     },
     {
       name: 'docker_client_cert',
-      files: { ...clientFiles(paths), caCert: files.caCert },
+      files: { ...clientFiles(paths), caCert: nodeTlsPaths(paths).clientCa.cert, caName: 'the Docker client CA' },
       names: { dns: CLIENT_SUBJECT.dns ?? [] },
     },
   ];

@@ -83,28 +83,36 @@ function keyMatches(cert: X509Certificate, keyPem: string): boolean {
   }
 }
 
+/** A CA's key and certificate: the lab CA (ca.key, ca.crt), or node1's Docker client CA. */
+export interface CaFiles {
+  key: string;
+  cert: string;
+}
+
 /**
  * 'missing' when neither CA file exists; 'ok' when both are there, readable and belong together. Anything
  * else stops: replacing a CA that people may already trust is never done silently.
  */
-export async function inspectCa(files: TlsFiles): Promise<'missing' | 'ok'> {
-  const [keyPem, certPem] = await Promise.all([readIfExists(files.caKey), readIfExists(files.caCert)]);
+export async function inspectCa(files: CaFiles): Promise<'missing' | 'ok'> {
+  const [keyPem, certPem] = await Promise.all([readIfExists(files.key), readIfExists(files.cert)]);
   if (keyPem === undefined && certPem === undefined) return 'missing';
+  const [keyName, certName] = [path.basename(files.key), path.basename(files.cert)];
   const cert = certPem === undefined ? undefined : parseCert(certPem);
   const problem =
     keyPem === undefined || certPem === undefined
-      ? `${path.basename(keyPem === undefined ? files.caKey : files.caCert)} is missing`
+      ? `${keyPem === undefined ? keyName : certName} is missing`
       : !cert
-        ? 'ca.crt is not a certificate'
+        ? `${certName} is not a certificate`
         : !cert.ca
-          ? 'ca.crt is not a CA certificate'
+          ? `${certName} is not a CA certificate`
           : !keyMatches(cert, keyPem)
-            ? 'ca.key does not belong to ca.crt'
+            ? `${keyName} does not belong to ${certName}`
             : undefined;
   if (problem) {
-    const dir = path.dirname(files.caCert);
+    const dir = path.dirname(files.cert);
     throw new StopError(
-      `The lab CA in ${dir} is broken (${problem}): restore it, or delete ${dir} to make a new CA (and trust it again).`,
+      `The CA ${certName} in ${dir} is broken (${problem}): restore it, or delete ${keyName} and ${certName} to make ` +
+        'a new one (and trust it again where it was trusted).',
     );
   }
   return 'ok';
@@ -120,7 +128,7 @@ export async function serverCertProblem(files: TlsFiles, names: string[], now: D
  * undefined when it is fine as it is.
  */
 export async function certProblem(
-  files: { key: string; cert: string; caCert: string },
+  files: { key: string; cert: string; caCert: string; caName?: string },
   now: Date,
   names: { dns: string[]; ips?: string[] },
 ): Promise<string | undefined> {
@@ -129,7 +137,8 @@ export async function certProblem(
   const cert = parseCert(certPem);
   const ca = caPem === undefined ? undefined : parseCert(caPem);
   if (!cert) return 'not a certificate';
-  if (!ca || !cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return 'not signed by the lab CA';
+  if (!ca || !cert.checkIssued(ca) || !cert.verify(ca.publicKey))
+    return `not signed by ${files.caName ?? 'the lab CA'}`;
   if (!keyMatches(cert, keyPem)) return 'key does not match';
   const validTo = new Date(cert.validTo);
   if (validTo.getTime() - now.getTime() < RENEW_BEFORE_DAYS * DAY_MS) {
@@ -169,12 +178,20 @@ async function withConfig<T>(config: string, fn: (file: string) => Promise<T>): 
   }
 }
 
-/** Stages a new CA key and certificate; returns the staged paths, to sign with before they are committed. */
-export async function stageCa(staging: Staging, files: TlsFiles): Promise<{ key: string; cert: string }> {
-  const key = staging.pathFor(files.caKey);
+/**
+ * Stages a new CA key and certificate named `name` (with the host and the date); returns the staged paths, to sign
+ * with before they are committed. `clientsOnly`: the CA issues only client certificates (extendedKeyUsage).
+ */
+export async function stageCa(
+  staging: Staging,
+  files: CaFiles,
+  name = 'swarmlab lab CA',
+  clientsOnly = false,
+): Promise<CaFiles> {
+  const key = staging.pathFor(files.key);
   await writeFile(key, newKeyPem(), { mode: 0o600, flag: 'wx' });
-  const cert = staging.pathFor(files.caCert);
-  const subject = `swarmlab lab CA ${hostname().replace(/[^A-Za-z0-9.-]/g, '')} ${new Date().toISOString().slice(0, 10)}`;
+  const cert = staging.pathFor(files.cert);
+  const subject = `${name} ${hostname().replace(/[^A-Za-z0-9.-]/g, '')} ${new Date().toISOString().slice(0, 10)}`;
   const config = `[req]
 distinguished_name = dn
 x509_extensions = ca_ext
@@ -185,7 +202,7 @@ CN = ${subject}
 [ca_ext]
 basicConstraints = critical, CA:true, pathlen:0
 keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
+${clientsOnly ? 'extendedKeyUsage = clientAuth\n' : ''}subjectKeyIdentifier = hash
 `;
   await withConfig(config, async (cnf) => {
     const args = ['-new', '-x509', '-sha256', '-days', String(CA_VALID_DAYS), '-set_serial', serial(), '-config', cnf];

@@ -114,10 +114,6 @@ export const CONTAINER_EXCEPTIONS: Readonly<{
     cadvisor: "reads the node's cgroups and Docker state as root (official image, not runnable here to trim)",
   },
   writableRoot: {
-    backup:
-      'renders its pgBackRest configuration into /etc/pgbackrest and $HOME at start, and the restore drill builds a ' +
-      'scratch cluster under /var/lib/pgbackrest-scratch',
-    reporter: "Chromium, which draws the report's charts, writes its profile and caches under $HOME",
     traefik: 'official image that cannot be pulled here: a read-only root could not be proven',
     grafana: 'official image that cannot be pulled here: a read-only root could not be proven',
     loki: 'official image that cannot be pulled here: a read-only root could not be proven',

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { StopError } from '../lib/cli.js';
 import {
+  checkRestorable,
   formatBackupList,
   lastJsonLine,
   lastOfEachKind,
@@ -68,6 +69,40 @@ describe('db:restore targets', () => {
   ])('when given %j, then it stops with a sentence saying what to give', (flags, message) => {
     expect(() => restoreTarget(flags)).toThrow(StopError);
     expect(() => restoreTarget(flags)).toThrow(message);
+  });
+});
+
+describe('db:restore: the restorable window, checked before anything is stopped', () => {
+  it.each([
+    [{ time: '2025-11-15T01:15:12Z' }, 'the end of the oldest backup'],
+    [{ time: '2025-11-20T12:00:00Z' }, 'between two backups'],
+    [{ backup: '20251122-011500F_20251122-031500I' }, 'a backup the repository holds'],
+    [{ latest: true }, 'the end of the archived WAL'],
+  ] as [Parameters<typeof restoreTarget>[0], string][])('when the target is %j (%s), then it passes', (flags) => {
+    expect(() => checkRestorable(LIST, restoreTarget(flags))).not.toThrow();
+  });
+
+  it('when the time is before the end of the oldest backup, then it stops, naming where the window starts', () => {
+    const target = restoreTarget({ time: '2025-11-15T01:15:11Z' });
+    expect(() => checkRestorable(LIST, target)).toThrow(StopError);
+    expect(() => checkRestorable(LIST, target)).toThrow(
+      /before the restorable window, which starts at 2025-11-15T01:15:12Z \(the end of the oldest backup, 20251115-011500F\)\. Nothing was stopped/,
+    );
+  });
+
+  it('when the label is not in the repository, then it stops, listing those that are', () => {
+    expect(() => checkRestorable(LIST, restoreTarget({ backup: '20251108-011500F' }))).toThrow(
+      /20251108-011500F is not in the repository[\s\S]*It holds: 20251115-011500F, /,
+    );
+  });
+
+  it('when the repository holds no backup, then every target stops, saying how to take one', () => {
+    const empty: BackupList = { pgbackrest: [{ ...LIST.pgbackrest[0]!, backup: [] }], dumps: [] };
+    for (const flags of [{ latest: true }, { time: '2025-11-20T12:00:00Z' }]) {
+      expect(() => checkRestorable(empty, restoreTarget(flags))).toThrow(
+        /no physical backup yet[\s\S]*npm run backup -- --type full/,
+      );
+    }
   });
 });
 

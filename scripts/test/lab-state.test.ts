@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 import { node1Ports } from '../lib/lab-context.js';
 import { ensureLabSecrets, labPaths, SECRET_NAMES, secretFile, type LabPaths } from '../lib/lab-secrets.js';
-import { ensureNodeTls } from '../lib/lab-node-tls.js';
+import { ensureNodeTls, nodeTlsPaths } from '../lib/lab-node-tls.js';
 import {
   checkLabState,
   LAB_STATE_FORMAT,
@@ -74,13 +74,19 @@ describe('packLabState', () => {
     expect(JSON.parse(packed)).toMatchObject({ format: LAB_STATE_FORMAT });
   });
 
-  it("when packed, then the CA's key and node1's own certificate stay behind", async () => {
+  it("when packed, then the CAs' keys and node1's own certificate stay behind", async () => {
     const names = [...parseLabState(packed, 'the test state').files.keys()];
+    const clientCaKey = nodeTlsPaths(operator).clientCa.key;
 
     expect(existsSync(operator.tlsFiles.caKey)).toBe(true);
+    expect(existsSync(clientCaKey)).toBe(true);
     expect(names).not.toContain('ca/ca.key');
+    expect(names).not.toContain('ca/docker-client-ca.key');
+    expect(names).toContain('ca/docker-client-ca.crt');
     expect(names.filter((name) => name.startsWith('nodes/'))).toEqual([]);
-    expect(packed).not.toContain(Buffer.from(await readFile(operator.tlsFiles.caKey)).toString('base64'));
+    for (const key of [operator.tlsFiles.caKey, clientCaKey]) {
+      expect(packed).not.toContain(Buffer.from(await readFile(key)).toString('base64'));
+    }
   });
 
   it('when packed twice, then the bytes are the same, and so is the Docker secret it names', async () => {

@@ -17,7 +17,15 @@ import {
   servicesUsing,
 } from '../lib/lab-secrets.js';
 import type { Lab } from '../lib/lab-context.js';
-import { dockerClientSecrets, dockerClientTlsHash, ensureNodeTls } from '../lib/lab-node-tls.js';
+import {
+  CLIENT_SUBJECT,
+  dockerClientSecrets,
+  dockerClientTlsHash,
+  ensureNodeTls,
+  nodeTlsPaths,
+} from '../lib/lab-node-tls.js';
+import { stageCert } from '../lib/lab-tls.js';
+import { Staging } from '../lib/private-files.js';
 import { ensureDockerSecrets } from '../lib/lab-swarm.js';
 import { REPO_ROOT as REPO } from '../lib/paths.js';
 
@@ -316,6 +324,90 @@ describe('npm run trust-ca', () => {
 
     expect(result.exitCode).toBe(1);
     expect(result.stderr.trim()).toMatch(/^There is no lab CA at .*: run npm run secrets first\.$/);
+  });
+});
+
+describe("node1's Docker API: its own client CA", () => {
+  let lab: string;
+  beforeEach(async () => {
+    lab = await mkdtemp(path.join(tmpdir(), 'swarmlab-client-ca-'));
+  });
+  afterEach(async () => {
+    await rm(lab, { recursive: true, force: true });
+  });
+
+  /** openssl's own check of `cert` against the CA file `caFile` for a TLS client (or server). */
+  const verify = (caFile: string, cert: string, purpose: 'sslclient' | 'sslserver' = 'sslclient') =>
+    $({ nothrow: true, quiet: true })`openssl verify -CAfile ${caFile} -purpose ${purpose} ${cert}`;
+
+  it("when made, then node1 trusts the host's client certificate and no other certificate of the lab CA", async () => {
+    await ensureLabSecrets({ labDir: lab });
+    const paths = labPaths(lab);
+    const rows = await ensureNodeTls(paths);
+    const nodes = nodeTlsPaths(paths);
+
+    expect(rows.map((row) => `${row.name} ${row.status}`)).toEqual([
+      'docker_client_ca created',
+      'node1_cert created',
+      'docker_client_cert created',
+    ]);
+    // What node1's dockerd gets as tlscacert (provision.sh), and the certificates that try it.
+    expect((await verify(nodes.sharedClientCa, path.join(nodes.dockerCertPath, 'cert.pem'))).exitCode).toBe(0);
+    for (const other of [paths.tlsFiles.pgbackrestCert, paths.tlsFiles.serverCert, nodes.node1Cert]) {
+      const result = await verify(nodes.sharedClientCa, other);
+      expect(result.exitCode, other).not.toBe(0);
+      expect(result.stdout + result.stderr).toMatch(/unable to get local issuer certificate/);
+    }
+    // The CLI still checks node1 against the lab CA.
+    expect((await verify(path.join(nodes.dockerCertPath, 'ca.pem'), nodes.node1Cert, 'sslserver')).exitCode).toBe(0);
+    expect(await readFile(nodes.sharedClientCa, 'utf8')).toBe(await readFile(nodes.clientCa.cert, 'utf8'));
+    expect((await stat(nodes.clientCa.key)).mode & 0o777).toBe(0o600);
+  });
+
+  it('when a lab made before it has a client certificate of the lab CA, then the CA is made and the certificate reissued from it', async () => {
+    await ensureLabSecrets({ labDir: lab });
+    const paths = labPaths(lab);
+    const nodes = nodeTlsPaths(paths);
+    await ensureNodeTls(paths);
+    // The layout of an older lab: no client CA, the client certificate from the lab CA.
+    await rm(nodes.clientCa.key);
+    await rm(nodes.clientCa.cert);
+    const client = {
+      key: path.join(nodes.dockerCertPath, 'key.pem'),
+      cert: path.join(nodes.dockerCertPath, 'cert.pem'),
+    };
+    await rm(client.key);
+    await rm(client.cert);
+    const staging = new Staging();
+    await stageCert(staging, client, { key: paths.tlsFiles.caKey, cert: paths.tlsFiles.caCert }, CLIENT_SUBJECT);
+    await staging.commit();
+
+    const rows = await ensureNodeTls(paths);
+
+    expect(rows).toEqual([
+      expect.objectContaining({ name: 'docker_client_ca', status: 'created' }),
+      expect.objectContaining({ name: 'node1_cert', status: 'kept' }),
+      expect.objectContaining({
+        name: 'docker_client_cert',
+        status: 'reissued',
+        note: 'not signed by the Docker client CA',
+      }),
+    ]);
+    expect((await verify(nodes.sharedClientCa, client.cert)).exitCode).toBe(0);
+  });
+
+  it('when the client CA is half there, then it stops and says what to do, changing nothing', async () => {
+    await ensureLabSecrets({ labDir: lab });
+    const paths = labPaths(lab);
+    await ensureNodeTls(paths);
+    const nodes = nodeTlsPaths(paths);
+    await rm(nodes.clientCa.key);
+    const before = await snapshot(lab);
+
+    await expect(ensureNodeTls(paths)).rejects.toThrow(
+      /The CA docker-client-ca\.crt in .* is broken \(docker-client-ca\.key is missing\): restore it, or delete/,
+    );
+    expect(await snapshot(lab)).toEqual(before);
   });
 });
 
