@@ -46,6 +46,7 @@ set_defaults() {
   : "${PG_SOCKET_DIR:=/run/postgresql}"
   : "${PATRONI_PGPASS:=$RUN_DIR/pgpass}"
   : "${PATRONI_POST_BOOTSTRAP:=/etc/swarmlab/post-bootstrap.sh}"
+  : "${PATRONI_CALLBACK:=/etc/swarmlab/on-leader.sh}"
   : "${PG_ARCHIVE_COMMAND:=/bin/true}"
   : "${PG_ARCHIVE_TIMEOUT:=60}"
   : "${PG_LISTEN:=0.0.0.0:5432}"

@@ -75,6 +75,13 @@ import { parseLabDomain } from './lib/lab-tls.js';
 import { step, summary } from './lib/log.js';
 import { REPO_ROOT } from './lib/paths.js';
 import { registryContentTag, registryHas } from './lib/registry.js';
+import {
+  memberRollOrder,
+  membersFirstReasons,
+  onlyServices,
+  rotatedRolePasswords,
+  waitForRolePasswords,
+} from './lib/role-rotation.js';
 import { smokeTest } from './lib/smoke.js';
 import { stackImages, stackVariables } from './lib/stack-policy.js';
 
@@ -352,6 +359,29 @@ async function main() {
       );
       await step('wait for the data tier', () =>
         waitForConvergence(lab, timeoutMs, (name) => name !== 'api' && !FIRST_DEPLOY_LATER.includes(name)),
+      );
+    }
+    const rotated = firstDeploy ? [] : await rotatedRolePasswords(lab, versions);
+    const membersFirst = firstDeploy ? [] : await membersFirstReasons(lab, rendered, rotated);
+    if (membersFirst.length > 0) {
+      // A database that is back, with every rotated password set, before anything connects (the migrations too).
+      await step(`roll the PostgreSQL members first (${membersFirst.join(', ')})`, async () => {
+        const order = await memberRollOrder(lab);
+        const rolled: string[] = [];
+        for (const [index, members] of order.entries()) {
+          rolled.push(...members);
+          console.error(`  ${members.join(' and ')}`);
+          await stackDeploy(lab, onlyServices(rendered, rolled), 'stack-members.yml');
+          // The leader's restart is not waited for: its replica, on the new spec, leads within seconds (the
+          // password check and the migrations wait for that), and the rest of the stack rolls meanwhile.
+          if (order.length === 1 || index < order.length - 1)
+            await waitForConvergence(lab, timeoutMs, (name) => members.includes(name));
+        }
+      });
+    }
+    if (rotated.length > 0) {
+      await step('wait until the leader has set the new password(s)', () =>
+        waitForRolePasswords(lab, rotated, versions, `${REGISTRY_PULL}/swarmlab/api:${tags.api!}`),
       );
     }
     const migrated = await step('migrations (one-shot job)', () => migrate(lab, tags.api!, versions));

@@ -1,7 +1,18 @@
 // `npm run secrets`: creates, once, every secret of the lab, the lab CA and the server certificate under .lab/.
 import path from 'node:path';
-import { parseFlags, runCommand } from './lib/cli.js';
-import { ensureLabSecrets, labDir, rotatable, SECRET_NAMES, type SecretsReport } from './lib/lab-secrets.js';
+import { parseFlags, runCommand, StopError } from './lib/cli.js';
+import { labDriver, labUrl } from './lib/lab-context.js';
+import { LabClient } from './lib/lab-https.js';
+import {
+  DATABASE_ROLE_PASSWORDS,
+  ensureLabSecrets,
+  labDir,
+  NOT_ROTATABLE,
+  rotatable,
+  SECRET_NAMES,
+  type SecretName,
+  type SecretsReport,
+} from './lib/lab-secrets.js';
 import { ensureNodeTls } from './lib/lab-node-tls.js';
 import { parseLabDomain, serverNames } from './lib/lab-tls.js';
 import { step, summary } from './lib/log.js';
@@ -17,7 +28,9 @@ Creates what is missing, once, under LAB_DIR (folders mode 700, files 600); runn
                         issued again when it is missing, expires within 30 days, or LAB_DOMAIN changed
 
 Options:
-  --rotate <name>  give one secret a new value and the next version (deploy then rolls the services using it)
+  --rotate <name>  give one secret a new value and the next version (deploy then rolls the services using it;
+                   the PostgreSQL leader sets a role's new password as it restarts; admin_password is changed in
+                   the API's database at once, through the edge). Refused, with the reason: ${Object.keys(NOT_ROTATABLE).join(', ')}
   --dry-run        show what would change; write nothing
   -h, --help       show this help
 
@@ -59,10 +72,76 @@ function print(report: SecretsReport, names: string[]) {
     console.log(
       `\nChanged: ${changes || 'file modes only'}. Deploy creates the new Docker secrets and rolls their services.`,
     );
+    const rotated = report.rows.find((row) => row.status === 'rotated')?.name as SecretName | undefined;
+    if (rotated && DATABASE_ROLE_PASSWORDS.includes(rotated)) {
+      console.log(
+        `${rotated}: npm run deploy restarts the PostgreSQL members with it, and the leader sets it in the database; ` +
+          'until the services that use it have rolled, their new connections are refused (no write is lost).',
+      );
+    }
     if (report.rows.some((row) => row.name === 'lab_ca_cert' && row.status === 'created')) {
       console.log('A new lab CA was made: trust it once with npm run trust-ca.');
     }
   }
+}
+
+const ADMIN_EMAIL = 'admin@lab.localhost';
+
+/**
+ * admin_password only creates the API's first admin: the password the API checks is in its database. A rotation
+ * changes it there, through the edge (logged in with the old one), before the new one replaces the old in .lab;
+ * anything that goes wrong leaves both as they were. With no lab at all, the next deploy creates the admin with it.
+ */
+async function changeAdminPassword(previous: string, next: string): Promise<void> {
+  const client = new LabClient();
+  const call = (method: string, urlPath: string, body?: unknown, token?: string) =>
+    client.request({
+      host: 'api',
+      method,
+      path: urlPath,
+      headers: {
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+        ...(token && { authorization: `Bearer ${token}` }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const unchanged = 'Nothing was changed: the admin keeps the current password, in the lab and in .lab.';
+  try {
+    const login = await call('POST', '/v1/auth/login', { email: ADMIN_EMAIL, password: previous }).catch(
+      async (error: unknown) => {
+        if ((await labDriver()) === undefined) return undefined;
+        throw new StopError(
+          `The lab's API does not answer at ${labUrl('api')} (${error instanceof Error ? error.message : String(error)}), ` +
+            `and the admin's password is in its database too. Start the lab (npm run lab:up, npm run deploy) and ` +
+            `rotate again. ${unchanged}`,
+        );
+      },
+    );
+    if (!login) {
+      console.error('  no lab yet: the first deploy creates the admin with the new password');
+      return;
+    }
+    if (login.status !== 200) {
+      throw new StopError(
+        `Logging in as ${ADMIN_EMAIL} with .lab/secrets/admin_password gave ${login.status} ${login.body.slice(0, 200)}: ` +
+          `the password in the API's database is another one (changed in the API?). ${unchanged}`,
+      );
+    }
+    const token = String((JSON.parse(login.body) as { accessToken: string }).accessToken);
+    const me = await call('GET', '/v1/auth/me', undefined, token);
+    const id = me.status === 200 ? (JSON.parse(me.body) as { id?: number }).id : undefined;
+    const changed = id === undefined ? me : await call('PATCH', `/v1/users/${id}`, { password: next }, token);
+    if (changed.status !== 200) {
+      throw new StopError(`The API refused the change (${changed.status} ${changed.body.slice(0, 200)}). ${unchanged}`);
+    }
+    console.error(`  ${ADMIN_EMAIL}: password changed in the API's database; the old one no longer logs in`);
+  } finally {
+    client.close();
+  }
+}
+
+async function applyRotation(name: SecretName, previous: string, next: string) {
+  if (name === 'admin_password') await changeAdminPassword(previous, next);
 }
 
 async function main() {
@@ -74,7 +153,7 @@ async function main() {
   const labDomain = parseLabDomain(process.env.LAB_DOMAIN);
   if (flags.rotate !== undefined) rotatable(flags.rotate); // a bad name stops before anything is read
   const report = await step(flags['dry-run'] ? 'plan the lab secrets' : 'ensure the lab secrets', () =>
-    ensureLabSecrets({ labDir: labDir(), labDomain, rotate: flags.rotate, dryRun: flags['dry-run'] }),
+    ensureLabSecrets({ labDir: labDir(), labDomain, rotate: flags.rotate, dryRun: flags['dry-run'], applyRotation }),
   );
   print(report, serverNames(labDomain));
   if (flags['dry-run']) return;

@@ -1097,8 +1097,15 @@ describe.sequential('the lab, end to end (docker driver)', () => {
   it(
     'rolls a new API image and a rotated secret with zero failed requests out of a steady stream of at least 2,000',
     async () => {
-      // A rotated secret is a new Docker secret version: the services that mount it roll with this deploy.
+      // A rotated secret is a new Docker secret version: the services that mount it roll with this deploy. The admin's
+      // password also lives in the API's database: the rotation changes it there at once, the old one stops working.
+      const oldAdminPassword = adminPassword;
       await npm('secrets', '--rotate', 'admin_password');
+      adminPassword = (await readFile(path.join(labDir, 'secrets/admin_password'), 'utf8')).trim();
+      expect(adminPassword).not.toBe(oldAdminPassword);
+      const withOld = await api('POST', '/v1/auth/login', { email: 'admin@lab.localhost', password: oldAdminPassword });
+      expect(withOld.status).toBe(401);
+      await logIn();
       const stream = steadyStream(() => api('GET', '/v1/items?limit=5'), { minRequests: 2000, maxMs: 15 * MINUTE });
       const before = (await lab.docker.getService(stackService('api')).inspect()).Spec.TaskTemplate.ContainerSpec.Image;
       // A new commit id is a new API image (the image carries it as GIT_SHA): only the API rolls.

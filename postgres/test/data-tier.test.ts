@@ -6,6 +6,7 @@
 // later steps are one story told on that cluster: the leader is killed under a writing client, the old leader
 // rejoins as a replica of the new one, then etcd loses quorum and gets it back. Each step starts from the state
 // the previous one left, so once a step that changes the cluster fails, the ones after it are skipped.
+import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
@@ -155,10 +156,14 @@ describe.sequential('data tier: Patroni on etcd behind the db-router', () => {
           scram: true,
         })),
       );
-      // Every network connection, client or replication, authenticates with scram-sha-256.
-      expect(await query(url, "SELECT DISTINCT auth_method FROM pg_hba_file_rules WHERE type = 'host'")).toEqual([
-        { auth_method: 'scram-sha-256' },
-      ]);
+      // Every network connection, client or replication, authenticates with scram-sha-256, but the superuser's from
+      // the lab's networks, which are refused whatever the password.
+      expect(
+        await query(
+          url,
+          "SELECT auth_method, user_name FROM pg_hba_file_rules WHERE type = 'host' AND auth_method <> 'scram-sha-256'",
+        ),
+      ).toEqual([{ auth_method: 'reject', user_name: ['postgres'] }]);
     });
 
     it('when the migrations run again as migrator through rw, then nothing is applied twice', async () => {
@@ -468,5 +473,35 @@ describe.sequential('data tier: Patroni on etcd behind the db-router', () => {
       expect(throughRouter).not.toBe('accepted');
       expect(written!.port).toBe(leader.pgPort);
     }, 120_000);
+  });
+
+  describe('when a role password is rotated', () => {
+    it("when both members restart with a new app password (a deploy of the rotated secret), then the leader makes it the role's: the new one logs in, the old one is refused, no row is lost", async () => {
+      const old = cluster.passwords.app;
+      const rotated = randomBytes(24).toString('base64url');
+      const [before] = await query<{ rows: string }>(
+        cluster.url('rw', 'app'),
+        `SELECT count(*) AS rows FROM ${WRITES}`,
+      );
+      const { leader, replica } = await currentRoles();
+      // As Swarm restarts them with the new secret: the replica, then the leader (Patroni stops each cleanly).
+      await replica.patroni.stop();
+      await leader.patroni.stop();
+      for (const member of [leader, replica]) member.start({ APP_PASSWORD: rotated });
+      await cluster.waitForHealthy({ replicas: 1, timeoutMs: 90_000 });
+
+      cluster.passwords.app = rotated;
+      // Patroni runs the callback in the background once the leader is up.
+      await waitUntil('the rotated app password to log in through rw', 30_000, () =>
+        query(cluster.url('rw', 'app'), 'SELECT 1').then(
+          () => true,
+          () => undefined,
+        ),
+      );
+      const [after] = await query<{ rows: string }>(cluster.url('ro', 'app'), `SELECT count(*) AS rows FROM ${WRITES}`);
+      const oldUrl = cluster.url('rw', 'app').replace(encodeURIComponent(rotated), encodeURIComponent(old));
+      await expect(query(oldUrl, 'SELECT 1')).rejects.toMatchObject({ code: INVALID_PASSWORD });
+      expect(after!.rows).toBe(before!.rows);
+    }, 150_000);
   });
 });

@@ -31,6 +31,9 @@ export interface ClusterPasswords {
 }
 
 export type Role = 'postgres' | 'migrator' | 'app' | 'readonly' | 'backup' | 'monitoring';
+/** The environment variables post-bootstrap.sh (and on-leader.sh) read the roles' passwords from. */
+export type RolePasswordVariable =
+  'MIGRATOR_PASSWORD' | 'APP_PASSWORD' | 'READONLY_PASSWORD' | 'BACKUP_PASSWORD' | 'MONITORING_PASSWORD';
 
 /** A process this module started: its log goes to a file, and it can be killed and started again. */
 class ManagedProcess {
@@ -52,8 +55,10 @@ class ManagedProcess {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  start() {
+  /** Starts the process; `env` is added to its environment from now on (a redeploy with other secrets). */
+  start(env: NodeJS.ProcessEnv = {}) {
     if (this.running) return;
+    Object.assign(this.options.env, env);
     const log = createWriteStream(this.options.logFile, { flags: 'a' });
     const child = spawn(this.command, this.args, {
       cwd: this.options.cwd,
@@ -98,8 +103,11 @@ export interface PgMember {
   patroni: ManagedProcess;
   /** kill -9 of Patroni and of its PostgreSQL: the member is gone at once, as when its node dies. */
   crash(): Promise<void>;
-  /** Starts Patroni again; it rejoins the cluster (rewound when it was the old leader). */
-  start(): void;
+  /**
+   * Starts Patroni again; it rejoins the cluster (rewound when it was the old leader). `env`: variables it gets from
+   * now on, e.g. a role's new password (as a deploy of a rotated secret restarts the member with it).
+   */
+  start(env?: Partial<Record<RolePasswordVariable, string>>): void;
   /** Connection URL straight to this member's PostgreSQL. */
   url(role?: Role, database?: string): string;
 }
@@ -187,7 +195,7 @@ export async function startHaCluster(): Promise<HaCluster> {
   // The files the image copies into /etc/swarmlab, copied where the postgres user can read them.
   const shared = path.join(dir, 'shared');
   await mkdir(shared);
-  for (const file of ['post-bootstrap.sh', 'roles.sql', 'cluster-roles.sql']) {
+  for (const file of ['post-bootstrap.sh', 'on-leader.sh', 'roles.sql', 'cluster-roles.sql']) {
     await copyFile(path.join(POSTGRES_DIR, file), path.join(shared, file));
     await own(path.join(shared, file));
   }
@@ -261,6 +269,7 @@ export async function startHaCluster(): Promise<HaCluster> {
           PATRONI_RESTAPI_PASSWORD: passwords.restapi,
           PATRONI_ETCD3_HOSTS: etcdHosts,
           PATRONI_POST_BOOTSTRAP: path.join(shared, 'post-bootstrap.sh'),
+          PATRONI_CALLBACK: path.join(shared, 'on-leader.sh'),
           PATRONI_PGPASS: path.join(memberDir, 'pgpass'),
           PG_ARCHIVE_COMMAND: '/bin/true',
           PG_ARCHIVE_TIMEOUT: '60',
@@ -280,6 +289,9 @@ export async function startHaCluster(): Promise<HaCluster> {
         env: {
           ...baseEnv,
           HOME: memberDir,
+          // on-leader.sh connects over this member's socket (its port names the socket file).
+          PG_SOCKET_DIR: memberDir,
+          PGPORT: String(pgPort),
           APP_DATABASE: DATABASE,
           MIGRATOR_PASSWORD: passwords.migrator,
           APP_PASSWORD: passwords.app,
@@ -311,7 +323,7 @@ export async function startHaCluster(): Promise<HaCluster> {
             }
           }
         },
-        start: () => patroni.start(),
+        start: (env) => patroni.start(env),
         url: (role = 'postgres', database = DATABASE) => connectionUrl(role, passwords, pgPort, database),
       };
       members.push(member);

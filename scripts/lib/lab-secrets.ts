@@ -278,6 +278,11 @@ export interface EnsureOptions {
   labDomain?: string;
   /** A secret to give a new value (and version). */
   rotate?: string;
+  /**
+   * Called with the rotated secret's old and new value once the new one is staged, before it replaces the old: what
+   * it throws leaves every file as it was (e.g. the admin's password changed in the API's database first).
+   */
+  applyRotation?: (name: SecretName, previous: string, next: string) => Promise<void>;
   dryRun?: boolean;
   /** For the expiry check. */
   now?: Date;
@@ -304,6 +309,37 @@ function databaseUrl(entry: Extract<Spec, { kind: 'url' }>, password: string): s
   return `postgresql://${user}:${encodeURIComponent(password)}@${entry.host}:${entry.port}/${DATABASE}`;
 }
 
+/**
+ * The secrets a new value would break rather than rotate, and why: --rotate refuses them. The others roll with the
+ * next deploy (the services that mount them restart with the new version); the database roles' passwords are set in
+ * the database by the PostgreSQL leader as it restarts with them (postgres/on-leader.sh), and the API's admin
+ * password is changed through the API as it is rotated (scripts/secrets.ts).
+ */
+export const NOT_ROTATABLE: Readonly<Partial<Record<SecretName, string>>> = {
+  pg_superuser_password:
+    'Patroni logs in with it as soon as PostgreSQL starts, before the database could be given a new one. Change it ' +
+    "by hand: ALTER ROLE postgres PASSWORD inside the leader's container (psql over its socket), then put the same " +
+    'value in .lab/secrets/pg_superuser_password, bump its version in versions.json, and npm run deploy.',
+  pgbackrest_cipher_pass:
+    'every backup and archived WAL segment in the repository is encrypted with it: a new passphrase cannot read ' +
+    'them. It needs a new repository: a new stanza and a full backup, with the old repository kept for its window.',
+  grafana_admin_password:
+    'Grafana applies it only when it creates its database: a new value would not change the password Grafana ' +
+    'checks. Change it in Grafana (Administration, Users), then write the same value to ' +
+    '.lab/secrets/grafana_admin_password.',
+};
+
+/** The database roles' passwords: the PostgreSQL leader sets each in the database as it restarts with it. */
+export const DATABASE_ROLE_PASSWORDS: readonly SecretName[] = [
+  'pg_replication_password',
+  'pg_rewind_password',
+  'migrator_password',
+  'app_password',
+  'readonly_password',
+  'backup_password',
+  'monitoring_password',
+];
+
 /** Checks a --rotate name: known, and not one that is built from another or never rotated in place. */
 export function rotatable(name: string): SecretName {
   if (!Object.hasOwn(CATALOGUE, name)) {
@@ -316,6 +352,8 @@ export function rotatable(name: string): SecretName {
       'The lab CA is never replaced in place: delete .lab/ca and run npm run secrets again, then trust the new CA.',
     );
   }
+  const refused = NOT_ROTATABLE[name as SecretName];
+  if (refused) throw new StopError(`${name} cannot be rotated by this command: ${refused}`);
   return name as SecretName;
 }
 
@@ -344,6 +382,7 @@ async function ensure(paths: LabPaths, rotate: SecretName | undefined, options: 
   const hashes: { name: SecretName; user: string; clear: string }[] = []; // htpasswd lines to make with openssl
   const values = new Map<SecretName, string>(); // current or new values, to build the URLs from
   const keptFiles: string[] = [];
+  let rotation: { name: SecretName; previous: string; next: string } | undefined;
 
   for (const name of SECRET_NAMES) {
     const entry = spec(name);
@@ -364,6 +403,7 @@ async function ensure(paths: LabPaths, rotate: SecretName | undefined, options: 
     const status: Status = missing ? 'created' : rotate === name ? 'rotated' : 'kept';
     const value = status === 'kept' ? existing! : randomValue(entry.kind === 'htpasswd' ? 32 : entry.bytes);
     values.set(name, value);
+    if (status === 'rotated') rotation = { name, previous: existing!, next: value };
     rows.push({ name, status, file: rel(file), ...(keptAs !== file && { note: `and ${path.basename(keptAs)}` }) });
     if (status === 'kept') keptFiles.push(...new Set([file, keptAs]));
     else if (entry.kind === 'htpasswd') hashes.push({ name, user: entry.user, clear: value });
@@ -452,6 +492,7 @@ async function ensure(paths: LabPaths, rotate: SecretName | undefined, options: 
     const ca = newCa ? await stageCa(staging, labCa) : labCa;
     if (serverStatus !== 'kept') await stageServerCert(staging, tlsFiles, ca, serverNames(options.labDomain));
     if (peerStatus !== 'kept') await stageCert(staging, peer, ca, PGBACKREST_SUBJECT);
+    if (rotation && options.applyRotation) await options.applyRotation(rotation.name, rotation.previous, rotation.next);
     await staging.commit();
   } catch (error) {
     await staging.discard();

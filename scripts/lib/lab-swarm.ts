@@ -247,12 +247,15 @@ export interface JobSpec {
   hosts?: string[];
 }
 
-/** Runs a one-shot Swarm job (replicated-job) to its end; returns its output; throws with its logs when it fails. */
+/**
+ * Runs a one-shot Swarm job (replicated-job) to its end; returns its output; throws with its logs when it fails. The
+ * image's health check is off: it checks the service the image runs, not the job (Swarm would kill a long one).
+ */
 export async function runJob(lab: Lab, job: JobSpec, timeoutMs: number): Promise<string> {
   const cli = $({ quiet: true, env: { ...process.env, ...lab.env } });
   const name = `${STACK}_${job.name}`;
   await cli`docker service rm ${name}`.nothrow();
-  await cli`docker service create --detach --name ${name} --mode replicated-job --restart-condition none ${job.entrypoint ? [`--entrypoint=${job.entrypoint}`] : []} ${job.networks.map((n) => `--network=${n}`)} ${job.secrets.map((s) => `--secret=source=${s.source},target=${s.target},uid=${s.uid},gid=${s.uid},mode=0400`)} ${Object.entries(job.env).map(([k, v]) => `--env=${k}=${v}`)} ${(job.mounts ?? []).map((m) => `--mount=${m}`)} ${(job.constraints ?? []).map((c) => `--constraint=${c}`)} ${(job.hosts ?? []).map((h) => `--host=${h}`)} ${job.image} ${job.command}`;
+  await cli`docker service create --detach --name ${name} --mode replicated-job --restart-condition none --no-healthcheck ${job.entrypoint ? [`--entrypoint=${job.entrypoint}`] : []} ${job.networks.map((n) => `--network=${n}`)} ${job.secrets.map((s) => `--secret=source=${s.source},target=${s.target},uid=${s.uid},gid=${s.uid},mode=0400`)} ${Object.entries(job.env).map(([k, v]) => `--env=${k}=${v}`)} ${(job.mounts ?? []).map((m) => `--mount=${m}`)} ${(job.constraints ?? []).map((c) => `--constraint=${c}`)} ${(job.hosts ?? []).map((h) => `--host=${h}`)} ${job.image} ${job.command}`;
   const deadline = Date.now() + timeoutMs;
   let state = 'new';
   let err = '';

@@ -214,6 +214,52 @@ describe('npm run secrets', () => {
     expect(await snapshot(lab)).toEqual(before);
   });
 
+  it.each([
+    ['pgbackrest_cipher_pass', /every backup and archived WAL segment in the repository is encrypted with it/],
+    ['pg_superuser_password', /Patroni logs in with it as soon as PostgreSQL starts/],
+    ['grafana_admin_password', /Grafana applies it only when it creates its database/],
+  ])(
+    'when --rotate %s, which a new value would break, then it exits 1 with the reason and changes nothing',
+    async (name, reason) => {
+      await run();
+      const before = await snapshot(lab);
+
+      const result = await run(['--rotate', name]);
+
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(`${name} cannot be rotated by this command: `);
+      expect(result.stderr).toMatch(reason);
+      expect(await snapshot(lab)).toEqual(before);
+    },
+  );
+
+  it("when --rotate admin_password for a lab whose API does not answer, then it exits 1 (the password is in the API's database too) and changes nothing", async () => {
+    await run();
+    await writeFile(file('lab.json'), '{"driver":"docker"}\n');
+    const before = await snapshot(lab);
+
+    // LAB_DIR's CA signed no certificate of any edge this host may run: the API cannot be reached with it.
+    const result = await run(['--rotate', 'admin_password']);
+
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(
+      /The lab's API does not answer at https:\/\/api\.lab\.localhost:8443 .*Nothing was changed/s,
+    );
+    // The new value was staged beside the old one, then discarded: every file as it was, none left behind.
+    expect(changedFiles(before, await snapshot(lab))).toEqual([]);
+  });
+
+  it('when --rotate admin_password before any lab exists, then only the secret changes (the first deploy creates the admin with it)', async () => {
+    await run();
+    const before = await snapshot(lab);
+
+    const result = await run(['--rotate', 'admin_password']);
+
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/no lab yet: the first deploy creates the admin with the new password/);
+    expect(changedFiles(before, await snapshot(lab))).toEqual(['secrets/admin_password', 'secrets/versions.json']);
+  });
+
   it('when --dry-run on an empty lab, then it lists what it would create and writes nothing', async () => {
     const result = await run(['--dry-run']);
 
