@@ -75,6 +75,7 @@ import { parseLabDomain } from './lib/lab-tls.js';
 import { step, summary } from './lib/log.js';
 import { REPO_ROOT } from './lib/paths.js';
 import { registryContentTag, registryHas } from './lib/registry.js';
+import { ensureRegistryDockerConfig } from './lib/registry-auth.js';
 import {
   memberRollOrder,
   membersFirstReasons,
@@ -180,6 +181,8 @@ async function pushImages(local: (name: string) => string, images: StackImage[],
   const present = new Set<string>();
   for (const { name, tag } of built) if (await registryHas(paths, name, tag)) present.add(`${name}:${tag}`);
   const plan = planImages(built, present);
+  // This engine pushes as the registry's user; the same engine as every other docker command here (registry-auth.ts).
+  const env = { ...process.env, DOCKER_CONFIG: await ensureRegistryDockerConfig(paths) };
   for (const image of built) {
     const content = plan.find((entry) => entry.name === image.name)!;
     const targets = [
@@ -189,7 +192,7 @@ async function pushImages(local: (name: string) => string, images: StackImage[],
     await step(`push ${targets.join(', ')}`, async () => {
       for (const target of targets) {
         await run($({ quiet: true })`docker tag ${local(image.name)} ${target}`);
-        await runWithProgress(`push ${image.name}`, $({ quiet: true })`docker push ${target}`);
+        await runWithProgress(`push ${image.name}`, $({ quiet: true, env })`docker push ${target}`);
       }
     });
   }
@@ -209,7 +212,10 @@ async function stackDeploy(lab: Lab, rendered: string, name: string) {
   // Every variable is resolved already; `docker stack deploy` interpolates again, so each literal $ is escaped.
   await writeFile(file, rendered.replaceAll('$', '$$$$'), { mode: 0o600 });
   await run(
-    $({ quiet: true, env: cliEnv(lab) })`docker stack deploy --detach=true --resolve-image always -c ${file} ${STACK}`,
+    $({
+      quiet: true,
+      env: cliEnv(lab),
+    })`docker stack deploy --detach=true --with-registry-auth --resolve-image always -c ${file} ${STACK}`,
   );
 }
 
@@ -434,7 +440,7 @@ async function main() {
         ...(flags.edge === 'traefik' && {
           'ops UIs': ['grafana', 'jenkins', 'prometheus', 'alertmanager', 'traefik'].map(labUrl).join(' '),
         }),
-        credentials: `${path.relative(process.cwd(), paths.secrets)}/admin_password (admin@lab.localhost), ops_basic_auth.password (admin), prometheus_password (prometheus), alertmanager_password (alertmanager), pushgateway_password (pushgateway), jenkins_admin_password (admin)`,
+        credentials: `${path.relative(process.cwd(), paths.secrets)}/admin_password (admin@lab.localhost), ops_basic_auth.password (admin), prometheus_password (prometheus), alertmanager_password (alertmanager), pushgateway_password (pushgateway), mailsink_password (mailsink), jenkins_admin_password (admin)`,
         ...(notBuilt.length > 0 && { 'not built here': `${notBuilt.join(', ')} (no task: official base image)` }),
         'trust the CA': 'npm run trust-ca',
         next: 'npm run lab:status',

@@ -95,7 +95,7 @@ async function up(next = `npm run deploy, then ${labUrl('api')}`) {
     nodes: NODES.map((node) => `${node.name} ${node.ip}`).join(', '),
     'Docker API': `${lab.env.DOCKER_HOST} (certificates: ${path.relative(process.cwd(), nodeTlsPaths(paths).dockerCertPath)})`,
     'Docker CLI': `docker --context ${DOCKER_CONTEXT} service ls`,
-    registry: '127.0.0.1:5000 from this host, node1:5000 from the nodes',
+    registry: '127.0.0.1:5000 from this host, node1:5000 from the nodes (user swarmlab, secrets/registry_password)',
     ...(modes.length > 0 && { containers: modes.join(', ') }),
     next,
   });

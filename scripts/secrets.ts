@@ -79,6 +79,13 @@ function print(report: SecretsReport, names: string[]) {
           'until the services that use it have rolled, their new connections are refused (no write is lost).',
       );
     }
+    if (rotated === 'registry_password') {
+      console.log(
+        "registry_password: node1's registry reads its users when node1 starts. Restart it (docker restart " +
+          'swarmlab-node1 for the docker driver, vagrant provision node1 for VMs), then npm run deploy: until then ' +
+          'deploy cannot push.',
+      );
+    }
     if (report.rows.some((row) => row.name === 'lab_ca_cert' && row.status === 'created')) {
       console.log('A new lab CA was made: trust it once with npm run trust-ca.');
     }
@@ -157,9 +164,9 @@ async function main() {
   );
   print(report, serverNames(labDomain));
   if (flags['dry-run']) return;
-  const nodeRows = await step("the nodes' certificates (Docker API, registry)", () => ensureNodeTls());
+  const nodeRows = await step("what the nodes get (certificates, the registry's users)", () => ensureNodeTls());
   summary(
-    'Node certificates (lab CA)',
+    "The nodes' certificates and the registry's users",
     Object.fromEntries(
       nodeRows.map((row) => [row.name, `${row.status}  ${row.file}${row.note ? `  (${row.note})` : ''}`]),
     ),

@@ -15,6 +15,7 @@ import { HTTP_PORT, HTTPS_PORT, labUrl, MANAGER_API, REGISTRY_PUSH } from './lib
 import { LabClient } from './lib/lab-https.js';
 import { nodeTlsPaths } from './lib/lab-node-tls.js';
 import { labPaths } from './lib/lab-secrets.js';
+import { basicAuthorization, registryCredentials } from './lib/registry-auth.js';
 import { step, summary } from './lib/log.js';
 import { REPO_ROOT } from './lib/paths.js';
 
@@ -35,7 +36,7 @@ The Vagrant node driver for real, with vagrant-libvirt (not part of CI: slow und
   2. box             ${BOX} for libvirt, added from Vagrant Cloud when missing
   3. vagrant up      --provider libvirt: node1, node2, node3 provisioned by lab/provision/provision.sh
   4. swarm           through node1's Docker API (${MANAGER_API}, mutual TLS, certificates in .lab/docker):
-                     3 nodes Ready, node1 the leader, every node's labels; the registry at ${REGISTRY_PUSH} (TLS)
+                     3 nodes Ready, node1 the leader, every node's labels; the registry at ${REGISTRY_PUSH} (TLS, its user)
   5. deploy          npm run deploy, then GET ${labUrl('api')}/readyz through the VM's forwarded port
   6. destroy         vagrant destroy -f (also after a failure), unless --keep
 Ends with a summary of each phase's time and result. Full logs: reports/vagrant/<phase>.log.
@@ -268,12 +269,16 @@ function swarmProblems(nodes: NodeRow[]): string[] {
   return problems;
 }
 
-/** GET https://127.0.0.1:5000/v2/ trusting the lab CA only: node1's registry through the forwarded port. */
-async function registryAnswers(): Promise<number> {
+/**
+ * GET https://127.0.0.1:5000/v2/ trusting the lab CA only (node1's registry through the forwarded port), with the
+ * registry's credentials or none.
+ */
+async function registryAnswers(authorization?: string): Promise<number> {
   const ca = await readFile(nodeTlsPaths().sharedCa);
   const url = new URL(`https://${REGISTRY_PUSH}/v2/`);
+  const headers = authorization ? { authorization } : {};
   return new Promise((resolve, reject) => {
-    const req = request(url, { ca, timeout: 10_000 }, (res) => {
+    const req = request(url, { ca, headers, timeout: 10_000 }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -306,9 +311,17 @@ async function verifySwarm(budget: Budget): Promise<string> {
   if (problems.length > 0) {
     throw new StopError(`The swarm is not as expected (${problems.length} problems):\n  - ${problems.join('\n  - ')}`);
   }
-  const registry = await registryAnswers().catch((error: unknown) => firstLine(error));
-  if (registry !== 200) throw new StopError(`The lab registry at ${REGISTRY_PUSH} does not answer /v2/: ${registry}`);
-  return `3 nodes Ready (node1 leader), labels set, registry ${REGISTRY_PUSH} answers (TLS)`;
+  const key = basicAuthorization(await registryCredentials(labPaths()));
+  const [anonymous, user] = await Promise.all(
+    [undefined, key].map((authorization) => registryAnswers(authorization).catch((error: unknown) => firstLine(error))),
+  );
+  if (anonymous !== 401 || user !== 200) {
+    throw new StopError(
+      `The lab registry at ${REGISTRY_PUSH} answered /v2/ with ${anonymous} without its password (401 expected) ` +
+        `and ${user} with it (200 expected).`,
+    );
+  }
+  return `3 nodes Ready (node1 leader), labels set, registry ${REGISTRY_PUSH} answers (TLS, 401 without its password)`;
 }
 
 async function deploy(edge: string | undefined, budget: Budget): Promise<string> {

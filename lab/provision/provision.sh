@@ -104,7 +104,7 @@ configure_engine() {
   write_if_changed "/etc/docker/certs.d/${MANAGER}:${REGISTRY_PORT}/ca.crt" 644 <"$SHARED/ca.crt" || true
   if [[ $NODE == "$MANAGER" ]]; then
     local file
-    for file in node1.crt node1.key docker-client-ca.crt; do
+    for file in node1.crt node1.key docker-client-ca.crt registry.htpasswd; do
       [[ -f $SHARED/$file ]] || die "$SHARED/$file is missing: run npm run secrets on the host first"
     done
     write_if_changed "$TLS_DIR/docker-client-ca.crt" 644 <"$SHARED/docker-client-ca.crt" && changed=0
@@ -138,9 +138,17 @@ configure_registry() {
     certificate: ${TLS_DIR}/node.crt
     key: ${REGISTRY_CONFIG%/*}/node.key
 YAML
+    # Every request needs the user deploy pushes and the nodes pull with (npm run secrets: registry_password).
+    cat <<YAML
+auth:
+  htpasswd:
+    realm: swarmlab-registry
+    path: ${REGISTRY_CONFIG%/*}/htpasswd
+YAML
   } | write_if_changed "$REGISTRY_CONFIG" 644 || true
-  # The registry runs as its own user: it gets its own copy of the key.
+  # The registry runs as its own user: it gets its own copy of the key and of its users.
   install -m 640 -o root -g docker-registry "$SHARED/node1.key" "${REGISTRY_CONFIG%/*}/node.key"
+  install -m 640 -o root -g docker-registry "$SHARED/registry.htpasswd" "${REGISTRY_CONFIG%/*}/htpasswd"
 }
 
 wait_for_docker() {

@@ -23,6 +23,7 @@ import { LabClient, labHttp, type LabResponse } from '../../scripts/lib/lab-http
 import { readServiceLogs } from '../../scripts/lib/lab-logs.js';
 import { labPaths, STACK } from '../../scripts/lib/lab-secrets.js';
 import { labStateSecretName, packLabState, stateEnvironment } from '../../scripts/lib/lab-state.js';
+import { basicAuthorization, registryCredentials } from '../../scripts/lib/registry-auth.js';
 import {
   killServiceContainer,
   labelValues,
@@ -98,6 +99,11 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
   throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${(last as Error).message})` : ''}`);
 }
 
+/** The mail sink's Authorization header (user mailsink, docs/security.md). */
+const mailsinkAuth = () => ({
+  authorization: `Basic ${Buffer.from(`mailsink:${readFileSync(path.join(labDir, 'secrets/mailsink_password'), 'utf8')}`).toString('base64')}`,
+});
+
 /** Runs a command in the task of `service` that runs on node1 (the manager's engine); its output. */
 async function execOnNode1(service: string, cmd: string[]): Promise<string | undefined> {
   const containers = await lab.docker.listContainers({
@@ -142,7 +148,7 @@ function expectedDoors(): Record<string, Outcome> {
   expected['db-router:5432'] = 'open';
   expected['db-router:8404'] = 'closed';
   if (edge === 'haproxy') expected['edge-fallback:8404'] = 'closed';
-  else expected['traefik:8082'] = 200;
+  else expected['traefik:8082'] = 403;
   return expected;
 }
 
@@ -559,6 +565,54 @@ describe.sequential('the lab, end to end (docker driver)', () => {
     );
   });
 
+  it("node1's registry answers its user only: no listing, pull or push without the password", async () => {
+    const credentials = await registryCredentials(labPaths(labDir));
+    const catalog = (authorization?: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const request = httpsRequest(
+          {
+            host: '127.0.0.1',
+            port: 5000,
+            path: '/v2/_catalog',
+            servername: 'node1',
+            ca: readFileSync(labPaths(labDir).tlsFiles.caCert),
+            headers: authorization ? { authorization } : {},
+            timeout: 10_000,
+          },
+          (response) => {
+            const chunks: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            response.on('end', () =>
+              resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
+            );
+          },
+        );
+        request.on('error', reject);
+        request.on('timeout', () => request.destroy(new Error('timed out')));
+        request.end();
+      });
+    expect((await catalog()).status).toBe(401);
+    expect((await catalog(basicAuthorization({ ...credentials, password: 'not-the-password' }))).status).toBe(401);
+    const listed = await catalog(basicAuthorization(credentials));
+    expect(listed.status).toBe(200);
+    expect(JSON.parse(listed.body)).toMatchObject({ repositories: expect.arrayContaining(['swarmlab/api']) });
+    // A push by this host's engine without the credentials (a Docker configuration that has none) is refused.
+    const empty = await mkdtemp(path.join(tmpdir(), 'swarmlab-no-credentials-'));
+    const trojan = '127.0.0.1:5000/swarmlab/e2e-unauthorised:1';
+    try {
+      await $({ quiet: true })`docker tag debian:bookworm-slim ${trojan}`;
+      const pushed = await $({
+        quiet: true,
+        env: { ...process.env, DOCKER_CONFIG: empty },
+      })`docker push ${trojan}`.nothrow();
+      expect(pushed.exitCode, pushed.stdall).not.toBe(0);
+      expect(pushed.stderr).toMatch(/no basic auth credentials|unauthorized/i);
+    } finally {
+      await $({ quiet: true })`docker rmi ${trojan}`.nothrow();
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a wrong password, logs in, and does CRUD, import and export through the edge', async () => {
     adminPassword = (await readFile(path.join(labDir, 'secrets/admin_password'), 'utf8')).trim();
     const wrong = await api('POST', '/v1/auth/login', { email: 'admin@lab.localhost', password: 'not-the-password' });
@@ -919,7 +973,8 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       const mailsAbout = async (subject: string) =>
         (
           JSON.parse(
-            (await fetchJson('mailsink', `http://127.0.0.1:8025/api/messages?subject=${subject}`)) ?? '{}',
+            (await fetchJson('mailsink', `http://127.0.0.1:8025/api/messages?subject=${subject}`, mailsinkAuth())) ??
+              '{}',
           ) as { total?: number; messages?: { to: string[]; subject: string }[] }
         ).messages ?? [];
 
@@ -1068,6 +1123,21 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         "fetch('http://pushgateway:9091/metrics/job/swarmlab_backup/type/full', { method: 'PUT', body: 'swarmlab_backup_last_success_timestamp_seconds 9999999999\\n' }).then((r) => process.stdout.write(String(r.status)))",
       ]);
       expect(faked?.trim()).toBe('401');
+      // Nor read the mail (alerts, reports) without the mail sink's password, whatever network it comes from.
+      const unread = await execOnNode1('mailsink', [
+        'node',
+        '-e',
+        "Promise.all(['/', '/api/messages'].map((p) => fetch('http://127.0.0.1:8025' + p).then((r) => r.status))).then((s) => process.stdout.write(JSON.stringify(s)))",
+      ]);
+      expect(JSON.parse(unread ?? '[]')).toEqual([401, 401]);
+      // Nor list, pull or push images in node1's registry (which deploy and every node trust).
+      const registry = await execOnNode1('mailsink', [
+        'node',
+        '--no-warnings', // the warning that NODE_TLS_REJECT_UNAUTHORIZED=0 gives would share the TTY's output
+        '-e',
+        `process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; fetch('https://${NODES[0]!.ip}:5000/v2/_catalog').then((r) => process.stdout.write(String(r.status)), (e) => process.stdout.write(String(e.cause?.code ?? e)))`,
+      ]);
+      expect(registry?.trim()).toBe('401');
 
       // The weekly report, made now: saved under LAB_DIR/reports and mailed to the sink.
       await npm('report', '--days', '1');
@@ -1084,7 +1154,11 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         'the report in the mail sink',
         async () => {
           const listed = JSON.parse(
-            (await fetchJson('mailsink', 'http://127.0.0.1:8025/api/messages?subject=weekly%20report')) ?? '{}',
+            (await fetchJson(
+              'mailsink',
+              'http://127.0.0.1:8025/api/messages?subject=weekly%20report',
+              mailsinkAuth(),
+            )) ?? '{}',
           ) as { total?: number };
           return listed.total ? true : undefined;
         },
@@ -1492,7 +1566,7 @@ describe.sequential('the lab, end to end (docker driver)', () => {
         execOnNode1('mailsink', [
           'node',
           '-e',
-          `fetch('http://127.0.0.1:8025${urlPath}').then((r) => r.text()).then((t) => process.stdout.write(t))`,
+          `fetch('http://127.0.0.1:8025${urlPath}', { headers: ${JSON.stringify(mailsinkAuth())} }).then((r) => r.text()).then((t) => process.stdout.write(t))`,
         ]);
       const list = JSON.parse((await pageOf('/api/messages?subject=Api')) ?? '{}') as {
         messages?: { id: string; subject: string }[];

@@ -11,6 +11,7 @@ import { StopError } from './cli.js';
 import { step } from './log.js';
 import { imageId, imageSize, runWithProgress } from './docker.js';
 import { REPO_ROOT as ROOT } from './paths.js';
+import { htpasswdLine } from './registry-auth.js';
 
 const q = $({ quiet: true, cwd: ROOT });
 
@@ -583,15 +584,27 @@ export const IMAGES: ImageSpec[] = [
     dockerfile: 'monitoring/mailsink/Dockerfile',
     context: '.',
     smoke: async (ctx) => {
-      await ctx.waitHealthy(await ctx.start({ name: 'mailsink', image: ctx.ref('mailsink') }));
+      const mailsink = await ctx.start({
+        name: 'mailsink',
+        image: ctx.ref('mailsink'),
+        env: { MAILSINK_PASSWORD_FILE: '/run/secrets/mailsink_password' },
+        secrets: { mailsink_password: SMOKE_WEB_PASSWORD },
+      });
+      await ctx.waitHealthy(mailsink);
       await ctx.runToEnd({
         name: 'mailsink-client',
         image: ctx.ref('mailsink'),
         command: ['node', '--input-type=module', '-e', MAILSINK_SMOKE_SEND],
       });
-      await expectHttp(ctx, 'GET', 'http://mailsink:8025/api/messages?subject=swarmlab-smoke', 200, /"total":1\b/);
+      await expectBasicAuth(
+        ctx,
+        'mailsink',
+        'http://mailsink:8025/api/messages?subject=swarmlab-smoke',
+        200,
+        /"total":1\b/,
+      );
       await expectHttp(ctx, 'GET', 'http://mailsink:8025/metrics', 200, /^mailsink_messages_received_total 1$/m);
-      return 'healthy, SMTP in on 1025, listed by /api/messages';
+      return 'healthy, SMTP in on 1025, listed by /api/messages for its user only';
     },
   },
   {
@@ -701,9 +714,20 @@ export const IMAGES: ImageSpec[] = [
     dockerfile: 'lab/registry/Dockerfile',
     context: 'lab/registry',
     smoke: async (ctx) => {
-      await ctx.waitHealthy(await ctx.start({ name: 'registry', image: ctx.ref('registry') }));
-      await expectHttp(ctx, 'GET', 'http://registry:5000/v2/_catalog', 200, /"repositories"/);
-      return 'healthy, catalog answers';
+      // Users as node1's registry has them (registry-auth.ts): the bcrypt line this repository writes must open it.
+      const registry = await ctx.start({
+        name: 'registry',
+        image: ctx.ref('registry'),
+        env: {
+          REGISTRY_AUTH: 'htpasswd',
+          REGISTRY_AUTH_HTPASSWD_REALM: 'swarmlab-registry',
+          REGISTRY_AUTH_HTPASSWD_PATH: '/run/secrets/htpasswd',
+        },
+        secrets: { htpasswd: await htpasswdLine('registry', SMOKE_WEB_PASSWORD) },
+      });
+      await ctx.waitHealthy(registry);
+      await expectBasicAuth(ctx, 'registry', 'http://registry:5000/v2/_catalog', 200, /"repositories"/);
+      return 'healthy, catalog answers its user only (bcrypt htpasswd)';
     },
   },
   {

@@ -10,6 +10,7 @@ import { StopError } from './cli.js';
 import { lastLine } from './docker.js';
 import { labPaths, type LabPaths } from './lab-secrets.js';
 import { nodeTlsPaths } from './lab-node-tls.js';
+import { registryCliEnv } from './registry-auth.js';
 
 export const MANAGER_API = 'tcp://127.0.0.1:2376';
 /** Where the host pushes images (node1's registry, forwarded) and where the nodes pull them from. */
@@ -38,7 +39,10 @@ export function node1Ports(env: NodeJS.ProcessEnv = process.env): Node1Ports {
 }
 
 export interface Lab {
-  /** The environment for the docker CLI: DOCKER_HOST (+ DOCKER_TLS_VERIFY, DOCKER_CERT_PATH). */
+  /**
+   * The environment for the docker CLI: DOCKER_HOST (+ DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), and DOCKER_CONFIG with
+   * the lab registry's credentials (registry-auth.ts).
+   */
   env: Record<string, string>;
   docker: Docker;
   describe: string;
@@ -63,7 +67,12 @@ export async function findLab(paths: LabPaths = labPaths(), env = process.env): 
     );
     // The driver as LAB_DIR records it (lab:up, the Vagrantfile, or lab:state in the pipeline), if it does.
     const driver = (await labDriver(paths)) ?? 'external';
-    return { env: vars, docker: new Docker(), describe: `DOCKER_HOST=${env.DOCKER_HOST}`, driver };
+    return {
+      env: { ...vars, ...(await registryCliEnv(paths, env)) },
+      docker: new Docker(),
+      describe: `DOCKER_HOST=${env.DOCKER_HOST}`,
+      driver,
+    };
   }
   const certPath = nodeTlsPaths(paths).dockerCertPath;
   const files = ['ca.pem', 'cert.pem', 'key.pem'].map((file) => path.join(certPath, file));
@@ -76,7 +85,12 @@ export async function findLab(paths: LabPaths = labPaths(), env = process.env): 
   const [ca, cert, key] = await Promise.all(files.map((file) => readFile(file)));
   const url = new URL(MANAGER_API.replace('tcp:', 'https:'));
   return {
-    env: { DOCKER_HOST: MANAGER_API, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certPath },
+    env: {
+      DOCKER_HOST: MANAGER_API,
+      DOCKER_TLS_VERIFY: '1',
+      DOCKER_CERT_PATH: certPath,
+      ...(await registryCliEnv(paths, env)),
+    },
     docker: new Docker({ host: url.hostname, port: Number(url.port), protocol: 'https', ca, cert, key }),
     describe: `node1's Docker API at ${MANAGER_API} (mutual TLS)`,
     driver: (await labDriver(paths)) ?? 'external',

@@ -12,6 +12,7 @@ import { StopError } from './cli.js';
 import { certProblem, inspectCa, stageCa, stageCert, type CaFiles, type CertSubject } from './lab-tls.js';
 import { labPaths, STACK, type LabPaths, type Status } from './lab-secrets.js';
 import { ensurePrivateDir, PRIVATE_DIR_MODE, readIfExists, Staging } from './private-files.js';
+import { ensureRegistryUsers } from './registry-auth.js';
 
 /** node1's names: in the lab network, through the host's forwarded ports, and as a Vagrant VM. */
 export const NODE1_SUBJECT: CertSubject = {
@@ -22,7 +23,10 @@ export const NODE1_SUBJECT: CertSubject = {
 export const CLIENT_SUBJECT: CertSubject = { commonName: 'swarmlab-operator', usage: 'clientAuth' };
 
 export interface NodeTlsPaths {
-  /** Shared with the nodes (bind mount or Vagrant synced folder): ca.crt, node1.crt, node1.key, swarm/. */
+  /**
+   * Shared with the nodes (bind mount or Vagrant synced folder): ca.crt, docker-client-ca.crt, node1.crt, node1.key,
+   * registry.htpasswd, swarm/.
+   */
   shared: string;
   sharedCa: string;
   /** The Docker client CA's certificate, shared: node1's Docker API trusts only it (tlscacert). */
@@ -58,7 +62,10 @@ export interface NodeTlsRow {
   note?: string;
 }
 
-/** Makes what is missing or stale; needs the lab CA (ensureLabSecrets first). */
+/**
+ * Makes what is missing or stale, and the registry's users file (registry-auth.ts); needs the lab CA and
+ * registry_password (ensureLabSecrets first).
+ */
 export async function ensureNodeTls(paths: LabPaths = labPaths(), now = new Date()): Promise<NodeTlsRow[]> {
   const nodes = nodeTlsPaths(paths);
   const labCa = { key: paths.tlsFiles.caKey, cert: paths.tlsFiles.caCert };
@@ -120,6 +127,7 @@ export async function ensureNodeTls(paths: LabPaths = labPaths(), now = new Date
     const pem = await readIfExists(from);
     for (const copy of to) if ((await readIfExists(copy)) !== pem) await copyFile(from, copy);
   }
+  rows.push(await ensureRegistryUsers(paths));
   return rows;
 }
 

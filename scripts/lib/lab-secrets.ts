@@ -47,6 +47,7 @@ export const SERVICES = [
   'alertmanager',
   'pushgateway',
   'remediator',
+  'mailsink',
 ] as const;
 export type Service = (typeof SERVICES)[number];
 
@@ -90,7 +91,12 @@ export const CATALOGUE = {
     ['pushgateway', 'prometheus', 'backup'],
     "the Pushgateway's API (user pushgateway): the backup jobs push with it, Prometheus scrapes with it",
   ),
+  mailsink_password: password(['mailsink'], "the mail sink's pages and API (user mailsink)"),
   jenkins_admin_password: password(['jenkins'], 'Jenkins admin'),
+  registry_password: password(
+    [],
+    "the lab registry's user swarmlab: deploy pushes with it and hands it to the swarm, whose nodes pull with it",
+  ),
   ops_basic_auth: {
     kind: 'htpasswd',
     user: 'admin',

@@ -9,7 +9,15 @@ import { convergence, type ServiceState } from './deploy-plan.js';
 import { formatMs, indent, tail } from './docker.js';
 import type { Lab } from './lab-context.js';
 import { alertmanagerDeployment } from './alertmanager-config.js';
-import { dockerSecretName, SECRET_NAMES, secretFile, STACK, type LabPaths, type Versions } from './lab-secrets.js';
+import {
+  CATALOGUE,
+  dockerSecretName,
+  SECRET_NAMES,
+  secretFile,
+  STACK,
+  type LabPaths,
+  type Versions,
+} from './lab-secrets.js';
 import { dockerClientSecrets } from './lab-node-tls.js';
 import { labStateSecretName } from './lab-state.js';
 
@@ -25,7 +33,8 @@ export async function ensureDockerSecrets(lab: Lab, paths: LabPaths, versions: V
   const created: string[] = [];
   for (const name of SECRET_NAMES) {
     const dockerName = dockerSecretName(name, versions);
-    if (existing.has(dockerName)) continue;
+    // A secret no service mounts (registry_password: the CLI's, never a task's) is never handed to the swarm.
+    if (existing.has(dockerName) || CATALOGUE[name].services.length === 0) continue;
     const data = await readFile(secretFile(name, paths));
     await lab.docker.createSecret({
       Name: dockerName,
@@ -255,7 +264,7 @@ export async function runJob(lab: Lab, job: JobSpec, timeoutMs: number): Promise
   const cli = $({ quiet: true, env: { ...process.env, ...lab.env } });
   const name = `${STACK}_${job.name}`;
   await cli`docker service rm ${name}`.nothrow();
-  await cli`docker service create --detach --name ${name} --mode replicated-job --restart-condition none --no-healthcheck ${job.entrypoint ? [`--entrypoint=${job.entrypoint}`] : []} ${job.networks.map((n) => `--network=${n}`)} ${job.secrets.map((s) => `--secret=source=${s.source},target=${s.target},uid=${s.uid},gid=${s.uid},mode=0400`)} ${Object.entries(job.env).map(([k, v]) => `--env=${k}=${v}`)} ${(job.mounts ?? []).map((m) => `--mount=${m}`)} ${(job.constraints ?? []).map((c) => `--constraint=${c}`)} ${(job.hosts ?? []).map((h) => `--host=${h}`)} ${job.image} ${job.command}`;
+  await cli`docker service create --detach --with-registry-auth --name ${name} --mode replicated-job --restart-condition none --no-healthcheck ${job.entrypoint ? [`--entrypoint=${job.entrypoint}`] : []} ${job.networks.map((n) => `--network=${n}`)} ${job.secrets.map((s) => `--secret=source=${s.source},target=${s.target},uid=${s.uid},gid=${s.uid},mode=0400`)} ${Object.entries(job.env).map(([k, v]) => `--env=${k}=${v}`)} ${(job.mounts ?? []).map((m) => `--mount=${m}`)} ${(job.constraints ?? []).map((c) => `--constraint=${c}`)} ${(job.hosts ?? []).map((h) => `--host=${h}`)} ${job.image} ${job.command}`;
   const deadline = Date.now() + timeoutMs;
   let state = 'new';
   let err = '';

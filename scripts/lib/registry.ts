@@ -1,9 +1,12 @@
-// The lab registry's HTTP API (node1:5000, forwarded to 127.0.0.1:5000 for the host), over TLS with the lab CA.
+// The lab registry's HTTP API (node1:5000, forwarded to 127.0.0.1:5000 for the host), over TLS with the lab CA, as
+// its user (registry-auth.ts).
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
+import { StopError } from './cli.js';
 import { contentTag } from './deploy-plan.js';
 import { node1Ports } from './lab-context.js';
 import type { LabPaths } from './lab-secrets.js';
+import { basicAuthorization, registryCredentials } from './registry-auth.js';
 
 const IMAGE_MANIFESTS = [
   'application/vnd.docker.distribution.manifest.v2+json',
@@ -28,10 +31,20 @@ async function registryRequest(
   accept: string,
 ): Promise<RegistryResponse> {
   const ca = await readFile(paths.tlsFiles.caCert);
+  const authorization = basicAuthorization(await registryCredentials(paths));
   const { host, registry: port } = node1Ports();
-  return new Promise((resolve, reject) => {
+  const response = await new Promise<RegistryResponse>((resolve, reject) => {
     const req = request(
-      { host, port, method, path: apiPath, ca, servername: 'node1', headers: { accept }, timeout: 10_000 },
+      {
+        host,
+        port,
+        method,
+        path: apiPath,
+        ca,
+        servername: 'node1',
+        headers: { accept, authorization },
+        timeout: 10_000,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -43,6 +56,14 @@ async function registryRequest(
     req.on('error', reject);
     req.end();
   });
+  if (response.status === 401) {
+    throw new StopError(
+      `The lab registry at ${host}:${port} refused the password in .lab/secrets/registry_password. node1's registry ` +
+        'reads it when node1 starts: restart node1 (docker restart swarmlab-node1, or vagrant provision node1), then ' +
+        'run this command again.',
+    );
+  }
+  return response;
 }
 
 /** Whether the registry holds swarmlab/<name>:<tag>. */

@@ -129,7 +129,7 @@ const DOCKER_SOCKET = '/var/run/docker.sock';
 /** Services rolled with zero downtime: start-first, one at a time, automatic rollback. */
 export const ROLLING_SERVICES: readonly string[] = ['api'];
 /** The operations UIs: their routers need the ops basic auth. */
-const OPS_HOST = /Host\(`(traefik|mail)\./;
+const OPS_HOST = /Host\(`traefik\./;
 const OPS_INTERNAL_SERVICES = new Set(['api@internal', 'dashboard@internal']);
 export const OPS_AUTH = 'ops-auth@file';
 /**
@@ -147,6 +147,7 @@ export const OWN_LOGIN_UIS: Readonly<Record<string, string>> = {
   alertmanager:
     'its basic auth, user alertmanager (alertmanager_password), which its API needs from inside the lab too',
   jenkins: "Jenkins' own users (jenkins_admin_password); the git hook's /git/notifyCommit needs no ops password",
+  mail: "the mail sink's basic auth, user mailsink (mailsink_password), which its API needs from inside the lab too",
 };
 const OWN_LOGIN_HOST = new RegExp(`Host\\(\`(${Object.keys(OWN_LOGIN_UIS).join('|')})\\.`);
 const INTERNAL_SERVICES = new Set(['api@internal', 'dashboard@internal', 'ping@internal', 'prometheus@internal']);

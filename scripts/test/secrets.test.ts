@@ -1,9 +1,10 @@
 // `npm run secrets` and `npm run trust-ca` as the operator runs them: child processes, real openssl, a temp LAB_DIR.
 import { createHash, X509Certificate } from 'node:crypto';
-import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import bcrypt from 'bcryptjs';
 import { $ } from 'zx';
 import {
   CATALOGUE,
@@ -28,6 +29,7 @@ import { stageCert } from '../lib/lab-tls.js';
 import { Staging } from '../lib/private-files.js';
 import { ensureDockerSecrets } from '../lib/lab-swarm.js';
 import { REPO_ROOT as REPO } from '../lib/paths.js';
+import { ensureRegistryUsers, registryCliEnv, registryHtpasswd } from '../lib/registry-auth.js';
 
 const TSX = path.join(REPO, 'node_modules/.bin/tsx');
 const DAY_MS = 86_400_000;
@@ -396,6 +398,7 @@ describe("node1's Docker API: its own client CA", () => {
       'docker_client_ca created',
       'node1_cert created',
       'docker_client_cert created',
+      'registry_users created',
     ]);
     // What node1's dockerd gets as tlscacert (provision.sh), and the certificates that try it.
     expect((await verify(nodes.sharedClientCa, path.join(nodes.dockerCertPath, 'cert.pem'))).exitCode).toBe(0);
@@ -438,6 +441,7 @@ describe("node1's Docker API: its own client CA", () => {
         status: 'reissued',
         note: 'not signed by the Docker client CA',
       }),
+      expect.objectContaining({ name: 'registry_users', status: 'kept' }),
     ]);
     expect((await verify(nodes.sharedClientCa, client.cert)).exitCode).toBe(0);
   });
@@ -454,6 +458,64 @@ describe("node1's Docker API: its own client CA", () => {
       /The CA docker-client-ca\.crt in .* is broken \(docker-client-ca\.key is missing\): restore it, or delete/,
     );
     expect(await snapshot(lab)).toEqual(before);
+  });
+});
+
+describe("node1's registry users (registry_password)", () => {
+  let lab: string;
+  beforeEach(async () => {
+    lab = await mkdtemp(path.join(tmpdir(), 'swarmlab-registry-users-'));
+  });
+  afterEach(async () => {
+    await rm(lab, { recursive: true, force: true });
+  });
+
+  it('when made, then node1 gets a bcrypt line for the password, kept while it holds, rewritten after a rotation', async () => {
+    await ensureLabSecrets({ labDir: lab });
+    const paths = labPaths(lab);
+    const htpasswd = registryHtpasswd(paths);
+
+    expect(await ensureRegistryUsers(paths)).toMatchObject({ name: 'registry_users', status: 'created' });
+    const line = await readFile(htpasswd, 'utf8');
+    const password = await readFile(secretFile('registry_password', paths), 'utf8');
+    expect(line).toMatch(/^swarmlab:\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}\n$/);
+    expect(await bcrypt.compare(password, line.trim().slice('swarmlab:'.length))).toBe(true);
+    expect((await stat(htpasswd)).mode & 0o777).toBe(0o600);
+    expect(await ensureRegistryUsers(paths)).toMatchObject({ status: 'kept' });
+    expect(await readFile(htpasswd, 'utf8')).toBe(line);
+
+    await ensureLabSecrets({ labDir: lab, rotate: 'registry_password' });
+    const rotated = await readFile(secretFile('registry_password', paths), 'utf8');
+    expect(await ensureRegistryUsers(paths)).toMatchObject({ status: 'updated' });
+    const next = (await readFile(htpasswd, 'utf8')).trim().slice('swarmlab:'.length);
+    expect(await bcrypt.compare(rotated, next)).toBe(true);
+    expect(await bcrypt.compare(password, next)).toBe(false);
+  });
+
+  it("when the CLI needs them, then its DOCKER_CONFIG holds them for both of the registry's names, and this user's contexts", async () => {
+    await ensureLabSecrets({ labDir: lab });
+    const paths = labPaths(lab);
+    const own = path.join(lab, 'own-docker-config');
+    await mkdir(path.join(own, 'contexts'), { recursive: true });
+    await writeFile(path.join(own, 'config.json'), JSON.stringify({ currentContext: 'desktop-linux' }));
+
+    const { DOCKER_CONFIG: dir } = await registryCliEnv(paths, { DOCKER_CONFIG: own });
+
+    const config = JSON.parse(await readFile(path.join(dir!, 'config.json'), 'utf8')) as {
+      auths: Record<string, { auth: string }>;
+      currentContext?: string;
+    };
+    const password = await readFile(secretFile('registry_password', paths), 'utf8');
+    const auth = Buffer.from(`swarmlab:${password}`).toString('base64');
+    expect(config).toEqual({
+      auths: { 'node1:5000': { auth }, '127.0.0.1:5000': { auth } },
+      currentContext: 'desktop-linux',
+    });
+    expect((await stat(path.join(dir!, 'config.json'))).mode & 0o777).toBe(0o600);
+    expect(await readlink(path.join(dir!, 'contexts'))).toBe(path.join(own, 'contexts'));
+    // Without the secret (a lab from before it), the CLI keeps its own configuration.
+    await rm(secretFile('registry_password', paths));
+    expect(await registryCliEnv(paths, { DOCKER_CONFIG: own })).toEqual({});
   });
 });
 
@@ -535,7 +597,9 @@ describe("the host's Docker client certificate as Jenkins' secrets (docker_clien
     expect(first).toEqual(
       expect.arrayContaining([`swarmlab_docker_client_cert_${hash}`, `swarmlab_docker_client_key_${hash}`]),
     );
-    expect(first).toHaveLength(SECRET_NAMES.length + 2);
+    // Every secret but registry_password (no task mounts it), and the client certificate's two.
+    expect(first).toHaveLength(SECRET_NAMES.length - 1 + 2);
+    expect(first.some((name) => name.startsWith('swarmlab_registry_password'))).toBe(false);
     expect(second).toEqual([]);
     const key = swarm.secrets.find((secret) => secret.Name.startsWith('swarmlab_docker_client_key_'))!;
     expect(Buffer.from(key.Data, 'base64').toString()).toBe(await readFile(path.join(lab, 'docker/key.pem'), 'utf8'));

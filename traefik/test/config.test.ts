@@ -2,6 +2,7 @@
 // relies on: HTTP always redirects to HTTPS, TLS 1.2+, the Swarm provider only through the read-only
 // proxy and only for services that opt in, and every middleware the routers name exists.
 import { readFile, readdir } from 'node:fs/promises';
+import { BlockList } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
@@ -53,6 +54,7 @@ describe('traefik static configuration', () => {
 
   it('exposes Prometheus metrics and JSON access logs without credentials', () => {
     expect(staticConfig.metrics.prometheus.entryPoint).toBe('metrics');
+    expect(staticConfig.metrics.prometheus.manualRouting).toBe(true);
     expect(staticConfig.accessLog.format).toBe('json');
     expect(staticConfig.accessLog.fields.headers.names.Authorization).toBe('drop');
     expect(staticConfig.global.sendAnonymousUsage).toBe(false);
@@ -83,6 +85,7 @@ describe('traefik dynamic configuration', () => {
     const middlewares = dynamicFiles['middlewares.yml']!.http.middlewares;
     expect(Object.keys(middlewares).sort()).toEqual([
       'compress',
+      'not-from-api-networks',
       'ops-auth',
       'rate-limit',
       'retry',
@@ -90,6 +93,36 @@ describe('traefik dynamic configuration', () => {
     ]);
     expect(middlewares['security-headers'].headers.stsSeconds).toBeGreaterThanOrEqual(31_536_000);
     expect(middlewares['ops-auth'].basicAuth.usersFile).toBe('/run/secrets/ops_basic_auth');
+  });
+
+  it("routes the metrics for every private address but the API's networks (10.212.0.0/22)", () => {
+    const { routers, middlewares } = dynamicFiles['middlewares.yml']!.http;
+    expect(routers.metrics).toEqual({
+      entryPoints: ['metrics'],
+      rule: 'PathPrefix(`/metrics`)',
+      service: 'prometheus@internal',
+      middlewares: ['not-from-api-networks'],
+    });
+    const allowed = new BlockList();
+    for (const range of middlewares['not-from-api-networks'].ipAllowList.sourceRange as string[]) {
+      const [address, prefix] = range.split('/');
+      allowed.addSubnet(address!, Number(prefix));
+    }
+    for (const api of ['10.212.0.2', '10.212.1.7', '10.212.2.200', '10.212.3.255'])
+      expect(allowed.check(api), api).toBe(false);
+    for (const other of [
+      '10.0.1.5',
+      '10.210.0.4',
+      '10.211.255.254',
+      '10.212.4.1',
+      '10.212.255.9',
+      '10.213.56.11',
+      '10.215.0.1',
+      '10.216.0.1',
+      '10.255.0.3',
+    ])
+      expect(allowed.check(other), other).toBe(true);
+    for (const other of ['172.18.0.2', '192.168.56.11', '127.0.0.1']) expect(allowed.check(other), other).toBe(true);
   });
 
   it('a configuration with a mistake is refused by the schema (the check can fail)', async () => {

@@ -1,11 +1,12 @@
 // The Express application: middleware order and every router, mounted in one place. Never listens.
-// No authentication here: the stack publishes the UI behind the edge's ops basic auth, and SMTP and /metrics are
-// reached on the internal monitoring network only.
+// The pages and the API ask for the mail sink's user (middleware/basic-auth.ts); /healthz and /metrics do not.
+// SMTP has no authentication: Alertmanager and the weekly report send on the internal monitoring network.
 import express from 'express';
 import type { Logger } from './lib/logger.js';
 import type { Metrics } from './lib/metrics.js';
 import type { MailStore } from './lib/store.js';
 import { accessLog } from './middleware/access-log.js';
+import { basicAuth } from './middleware/basic-auth.js';
 import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import { apiRoutes } from './routes/api.routes.js';
@@ -13,10 +14,15 @@ import { pageRoutes } from './routes/pages.routes.js';
 import { systemRoutes } from './routes/system.routes.js';
 
 export interface AppDeps {
+  /** The password of the user mailsink, which the pages and the API ask for. */
+  password: string;
   store: MailStore;
   metrics: Metrics;
   logger: Logger;
 }
+
+/** The one user of the pages and the API. */
+export const USER = 'mailsink';
 
 export function createApp(deps: AppDeps) {
   const app = express();
@@ -28,6 +34,7 @@ export function createApp(deps: AppDeps) {
   app.use(securityHeaders());
 
   app.use(systemRoutes(deps));
+  app.use(basicAuth(USER, deps.password));
   app.use('/api', apiRoutes(deps));
   app.use(pageRoutes(deps));
 

@@ -44,9 +44,11 @@ function reader(env: Env, problems: string[]) {
     return parsed;
   };
 
+  /** An absolute path; with no fallback, the variable is required. */
   const absolutePath = (name: string, fallback: string): string => {
     const value = raw(name) ?? fallback;
-    if (!path.isAbsolute(value)) problems.push(`${name}: must be an absolute path (got "${value}")`);
+    if (value === '') problems.push(`${name}: required, an absolute path`);
+    else if (!path.isAbsolute(value)) problems.push(`${name}: must be an absolute path (got "${value}")`);
     return value;
   };
 
@@ -74,7 +76,11 @@ export function loadConfig(env: Env = process.env) {
       port: read.int('SMTP_PORT', 1025, 0, 65535),
       maxBytes: read.bytes('MAILSINK_MAX_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     },
-    http: { port: read.int('HTTP_PORT', 8025, 0, 65535) },
+    http: {
+      port: read.int('HTTP_PORT', 8025, 0, 65535),
+      /** The file that holds the password of the pages and the API (a Docker secret); required. */
+      passwordFile: read.absolutePath('MAILSINK_PASSWORD_FILE', ''),
+    },
     store: {
       dataDir: read.absolutePath('MAILSINK_DATA_DIR', '/var/lib/mailsink'),
       maxMessages: read.int('MAILSINK_MAX_MESSAGES', 1000, 1, 100_000),

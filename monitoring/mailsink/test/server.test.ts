@@ -1,7 +1,8 @@
 // The process (src/server.ts, run through tsx): configuration errors, JSON logs, SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDataDir } from './helpers/mailsink.js';
@@ -64,10 +65,24 @@ describe('the process', () => {
     expect(mailsink.stderr()).toContain('MAILSINK_MAX_MESSAGES: must be a whole number');
   });
 
+  it('when the password file cannot be read, then it says which secret to mount and exits 1', async () => {
+    const dataDir = await tempDataDir();
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const mailsink = run({ MAILSINK_DATA_DIR: dataDir, MAILSINK_PASSWORD_FILE: '/nonexistent/mailsink_password' });
+
+    expect(await mailsink.exited).toBe(1);
+    expect(JSON.stringify(mailsink.lines) + mailsink.stderr()).toContain(
+      'MAILSINK_PASSWORD_FILE /nonexistent/mailsink_password cannot be read (ENOENT): mount the mailsink_password secret',
+    );
+  });
+
   it('when SIGTERM arrives with an SMTP session open, then both servers close and it exits 0 in time', async () => {
     const dataDir = await tempDataDir();
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const mailsink = run({ MAILSINK_DATA_DIR: dataDir });
+    const secret = path.join(await tempDataDir(), 'mailsink_password');
+    cleanups.push(() => rm(path.dirname(secret), { recursive: true, force: true }));
+    await writeFile(secret, 'a-password\n');
+    const mailsink = run({ MAILSINK_DATA_DIR: dataDir, MAILSINK_PASSWORD_FILE: secret });
     const { smtpPort, httpPort } = (await mailsink.waitForLog('listening')) as { smtpPort: number; httpPort: number };
     expect((await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status).toBe(200);
     // A client that connected and says nothing: cut (421) after the SMTP close timeout, 5 s.

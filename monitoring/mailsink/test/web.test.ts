@@ -191,6 +191,34 @@ describe('JSON API', () => {
   });
 });
 
+describe('the password', () => {
+  it.each(['/', '/api/messages', '/messages/unknown'])(
+    'GET %s › without the password or with a wrong one, 401 asking for the user, and no mail',
+    async (urlPath) => {
+      const wrong = `Basic ${Buffer.from('mailsink:not-the-password').toString('base64')}`;
+      for (const headers of [{ authorization: '' }, { authorization: wrong }]) {
+        const response = await mailsink.fetch(urlPath, { headers });
+        expect(response.status).toBe(401);
+        expect(response.headers.get('www-authenticate')).toBe('Basic realm="swarmlab mail sink", charset="UTF-8"');
+        expect(await response.text()).not.toContain('From');
+      }
+    },
+  );
+
+  it('GET /api/messages › with the password, the mail', async () => {
+    await mailsink.send(buildMail({ subject: 'behind the password' }));
+    const response = await mailsink.fetch('/api/messages', { headers: { authorization: mailsink.authorization } });
+
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain('behind the password');
+  });
+
+  it('GET /healthz, /metrics › open without it: counts only, for the healthcheck and Prometheus', async () => {
+    for (const urlPath of ['/healthz', '/metrics'])
+      expect((await mailsink.fetch(urlPath, { headers: { authorization: '' } })).status).toBe(200);
+  });
+});
+
 describe('system', () => {
   it('GET /healthz › 200 with the number of messages', async () => {
     const response = await mailsink.fetch('/healthz');

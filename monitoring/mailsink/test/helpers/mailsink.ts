@@ -1,6 +1,7 @@
 // Starts the real mail sink (SMTP and HTTP) on 127.0.0.1, ports 0, on a temporary data directory, with its logs
 // captured as JSON. Mail goes in through nodemailer, as Alertmanager's would through Go's net/smtp.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -16,6 +17,8 @@ export interface TestMailsink {
   baseUrl: string;
   smtpPort: number;
   instance: Mailsink;
+  /** The Authorization header of the user mailsink, which fetch and json send unless `init.headers` replace it. */
+  authorization: string;
   /** Every log line written so far, parsed. */
   readonly logs: Record<string, unknown>[];
   /** Sends through a fresh plain-SMTP connection; resolves with the id from the 250 reply. */
@@ -37,11 +40,17 @@ export async function tempDataDir() {
 
 export async function startTestMailsink(options: { dataDir?: string; env?: Record<string, string> } = {}) {
   const dataDir = options.dataDir ?? (await tempDataDir());
+  // Next to the data directory's, in a folder of its own (the data directory may be given and kept).
+  const secrets = await mkdtemp(path.join(tmpdir(), 'swarmlab-mailsink-secrets-'));
+  const password = randomBytes(16).toString('hex');
+  await writeFile(path.join(secrets, 'mailsink_password'), `${password}\n`, { mode: 0o600 });
+  const authorization = `Basic ${Buffer.from(`mailsink:${password}`).toString('base64')}`;
   const config = loadConfig({
     HOST: '127.0.0.1',
     SMTP_PORT: '0',
     HTTP_PORT: '0',
     MAILSINK_DATA_DIR: dataDir,
+    MAILSINK_PASSWORD_FILE: path.join(secrets, 'mailsink_password'),
     LOG_LEVEL: 'debug',
     GIT_SHA: 'test-sha',
     ...options.env,
@@ -63,6 +72,7 @@ export async function startTestMailsink(options: { dataDir?: string; env?: Recor
     baseUrl,
     smtpPort: instance.smtpPort,
     instance,
+    authorization,
     get logs() {
       return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     },
@@ -85,9 +95,13 @@ export async function startTestMailsink(options: { dataDir?: string; env?: Recor
         transporter.close();
       }
     },
-    fetch: (urlPath, init) => fetch(`${baseUrl}${urlPath}`, init),
+    fetch: (urlPath, init = {}) =>
+      fetch(`${baseUrl}${urlPath}`, {
+        ...init,
+        headers: { authorization, ...(init.headers as Record<string, string>) },
+      }),
     async json<T>(urlPath: string) {
-      const response = await fetch(`${baseUrl}${urlPath}`);
+      const response = await fetch(`${baseUrl}${urlPath}`, { headers: { authorization } });
       if (!response.ok) throw new Error(`GET ${urlPath}: ${response.status} ${await response.text()}`);
       return (await response.json()) as T;
     },
@@ -102,6 +116,7 @@ export async function startTestMailsink(options: { dataDir?: string; env?: Recor
     stop: () => instance.close(),
     async close() {
       await instance.close();
+      await rm(secrets, { recursive: true, force: true });
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
