@@ -26,11 +26,25 @@ const DEBIAN_DIR = '/usr/local/share/ca-certificates';
 const DEBIAN_FILE = path.join(DEBIAN_DIR, 'swarmlab-lab-ca.crt');
 const CHECK_URL = 'https://api.lab.localhost:8443/healthz';
 
-function steps(caFile: string, ca: X509Certificate): string {
+/** What the CA may sign, from its name constraints (openssl's reading): "DNS lab.localhost", ...; none without. */
+async function permittedNames(caFile: string): Promise<string[]> {
+  const text = (await $({ quiet: true, nothrow: true })`openssl x509 -noout -ext nameConstraints -in ${caFile}`).stdout;
+  return [...text.matchAll(/^\s+(DNS|IP):(\S+)$/gm)].map(([, kind, name]) => `${kind} ${name}`);
+}
+
+function scope(permitted: string[]): string {
+  if (permitted.length > 0) return `  It signs only these names and their subdomains: ${permitted.join(', ')}.`;
+  return `  It has no name constraints (made before the lab added them): its key could sign a certificate for any site.
+  For a CA that signs the lab's names only: npm run lab:down, move .lab/ca/ca.crt and ca.key away, npm run lab
+  (with your --edge; VMs: vagrant provision), then trust the new CA as below, and remove the old one.`;
+}
+
+function steps(caFile: string, ca: X509Certificate, permitted: string[]): string {
   return `
 The lab CA: ${caFile}
   ${ca.subject.replace(/\n/g, ', ')}, valid until ${ca.validTo}
   SHA-256 fingerprint ${ca.fingerprint256}
+${scope(permitted)}
 
 Debian / Ubuntu (as root; or: sudo npm run trust-ca -- --apply):
   install -m 644 ${caFile} ${DEBIAN_FILE}
@@ -104,7 +118,7 @@ async function main() {
     if (error.code === 'ENOENT') throw new StopError(`There is no lab CA at ${caFile} yet: run npm run secrets first.`);
     throw error;
   });
-  console.log(steps(caFile, new X509Certificate(pem)).trimEnd());
+  console.log(steps(caFile, new X509Certificate(pem), await permittedNames(caFile)).trimEnd());
   if (flags.apply) await applyDebian(caFile, pem, flags.yes);
 }
 

@@ -79,7 +79,7 @@ export async function ensureNodeTls(paths: LabPaths = labPaths(), now = new Date
     const newClientCa = (await inspectCa(nodes.clientCa)) === 'missing';
     rows.push({ name: 'docker_client_ca', status: newClientCa ? 'created' : 'kept', file: rel(nodes.clientCa.cert) });
     const clientCa = newClientCa
-      ? await stageCa(staging, nodes.clientCa, 'swarmlab Docker client CA', true)
+      ? await stageCa(staging, nodes.clientCa, { name: 'swarmlab Docker client CA', clientsOnly: true })
       : nodes.clientCa;
     const wanted = [
       {

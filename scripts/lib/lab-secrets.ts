@@ -10,6 +10,7 @@ import { StopError } from './cli.js';
 import {
   certProblem,
   inspectCa,
+  labCaPermitted,
   PGBACKREST_SUBJECT,
   stageCert,
   requireOpenssl,
@@ -495,8 +496,17 @@ async function ensure(paths: LabPaths, rotate: SecretName | undefined, options: 
       await staging.write(clearPasswordFile(name, paths), clear);
     }
     const labCa = { key: tlsFiles.caKey, cert: tlsFiles.caCert };
-    const ca = newCa ? await stageCa(staging, labCa) : labCa;
-    if (serverStatus !== 'kept') await stageServerCert(staging, tlsFiles, ca, serverNames(options.labDomain));
+    const ca = newCa ? await stageCa(staging, labCa, { permitted: labCaPermitted(options.labDomain) }) : labCa;
+    if (serverStatus !== 'kept') {
+      await stageServerCert(staging, tlsFiles, ca, serverNames(options.labDomain)).catch((error: unknown) => {
+        if (!(error instanceof StopError) || !options.labDomain) throw error;
+        throw new StopError(
+          `${error.message}\nLAB_DOMAIN=${options.labDomain} is not among the names the lab CA was made for. Unset ` +
+            'it, or make a new lab CA for it: move .lab/ca/ca.crt and ca.key away, run npm run secrets, trust the new CA (npm run ' +
+            'trust-ca), and restart the nodes (npm run lab:up).',
+        );
+      });
+    }
     if (peerStatus !== 'kept') await stageCert(staging, peer, ca, PGBACKREST_SUBJECT);
     if (rotation && options.applyRotation) await options.applyRotation(rotation.name, rotation.previous, rotation.next);
     await staging.commit();

@@ -32,6 +32,28 @@ export const PGBACKREST_SUBJECT: CertSubject = {
   usage: 'serverAuth, clientAuth',
 };
 
+/** Names a CA may sign (its X.509 name constraints): DNS names with their subdomains, IP ranges as address/mask. */
+export interface PermittedNames {
+  dns: string[];
+  ips: string[];
+}
+
+/** The data tier's host names that carry TLS: pgBackRest's peers, and etcd's members (for its client TLS). */
+const DATA_TIER_NAMES = [...PGBACKREST_SUBJECT.dns!, 'etcd1', 'etcd2', 'etcd3'];
+
+/**
+ * What the lab CA may sign: the lab's names (and LAB_DOMAIN's, when it is set as the CA is made), localhost, node1
+ * and the data tier's host names, loopback and the Vagrant network. The CA is trusted by browsers and the system
+ * (npm run trust-ca): a stolen key then signs nothing outside the lab. A CA cannot widen its constraints later, so
+ * the list holds the names the lab's certificates will carry, etcd's included.
+ */
+export function labCaPermitted(labDomain?: string): PermittedNames {
+  return {
+    dns: [...new Set([BASE_DOMAIN, ...(labDomain ? [labDomain] : []), 'localhost', 'node1', ...DATA_TIER_NAMES])],
+    ips: ['127.0.0.0/255.0.0.0', '192.168.56.0/255.255.255.0'],
+  };
+}
+
 const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 const DOMAIN = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})+$`);
 
@@ -185,9 +207,13 @@ async function withConfig<T>(config: string, fn: (file: string) => Promise<T>): 
 export async function stageCa(
   staging: Staging,
   files: CaFiles,
-  name = 'swarmlab lab CA',
-  clientsOnly = false,
+  options: { name?: string; clientsOnly?: boolean; permitted?: PermittedNames } = {},
 ): Promise<CaFiles> {
+  const { name = 'swarmlab lab CA', clientsOnly = false, permitted } = options;
+  const constraints = permitted && [
+    ...permitted.dns.map((dns) => `permitted;DNS:${dns}`),
+    ...permitted.ips.map((ip) => `permitted;IP:${ip}`),
+  ];
   const key = staging.pathFor(files.key);
   await writeFile(key, newKeyPem(), { mode: 0o600, flag: 'wx' });
   const cert = staging.pathFor(files.cert);
@@ -202,7 +228,7 @@ CN = ${subject}
 [ca_ext]
 basicConstraints = critical, CA:true, pathlen:0
 keyUsage = critical, keyCertSign, cRLSign
-${clientsOnly ? 'extendedKeyUsage = clientAuth\n' : ''}subjectKeyIdentifier = hash
+${clientsOnly ? 'extendedKeyUsage = clientAuth\n' : ''}${constraints ? `nameConstraints = critical, ${constraints.join(', ')}\n` : ''}subjectKeyIdentifier = hash
 `;
   await withConfig(config, async (cnf) => {
     const args = ['-new', '-x509', '-sha256', '-days', String(CA_VALID_DAYS), '-set_serial', serial(), '-config', cnf];
@@ -265,4 +291,13 @@ authorityKeyIdentifier = keyid
       quiet: true,
     })`openssl x509 ${args} -CA ${ca.cert} -CAkey ${ca.key} -extfile ${cnf} -extensions cert_ext -out ${cert}`;
   });
+  // openssl signs whatever it is given; its own check refuses a name outside the CA's name constraints.
+  const verified = await $({ quiet: true, nothrow: true })`openssl verify -CAfile ${ca.cert} ${cert}`;
+  if (verified.exitCode !== 0) {
+    const why = verified.stdout.concat(verified.stderr).match(/error \d+ at \d+ depth lookup: (.*)/)?.[1];
+    throw new StopError(
+      `The CA cannot sign ${[...(subject.dns ?? []), ...(subject.ips ?? [])].join(', ') || subject.commonName} ` +
+        `(${why ?? verified.stderr.trim()}): it signs only the names it was made for. Nothing was changed.`,
+    );
+  }
 }

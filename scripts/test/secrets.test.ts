@@ -25,7 +25,7 @@ import {
   ensureNodeTls,
   nodeTlsPaths,
 } from '../lib/lab-node-tls.js';
-import { stageCert } from '../lib/lab-tls.js';
+import { stageCa, stageCert } from '../lib/lab-tls.js';
 import { Staging } from '../lib/private-files.js';
 import { ensureDockerSecrets } from '../lib/lab-swarm.js';
 import { REPO_ROOT as REPO } from '../lib/paths.js';
@@ -163,11 +163,11 @@ describe('npm run secrets', () => {
     expect((await verifyFor('api.lab.localhost')).exitCode).toBe(0);
   });
 
-  it('when LAB_DOMAIN changes, then only the server certificate is issued again and the CA stays', async () => {
-    await run();
+  it('when LAB_DOMAIN was set as the CA was made and is unset later, then only the server certificate is issued again', async () => {
+    await run([], { LAB_DOMAIN: 'example.test' });
     const before = await snapshot(lab);
 
-    const result = await run([], { LAB_DOMAIN: 'example.test' });
+    const result = await run();
 
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/tls_cert\s+reissued/);
@@ -177,7 +177,53 @@ describe('npm run secrets', () => {
       'tls/server.key',
     ]);
     expect(await versions()).toMatchObject({ tls_cert: 2, tls_key: 2, lab_ca_cert: 1 });
-    expect((await verifyFor('api.example.test')).exitCode).toBe(0);
+    expect((await verifyFor('api.lab.localhost')).exitCode).toBe(0);
+    expect((await verifyFor('api.example.test')).exitCode).not.toBe(0);
+  });
+
+  it('when LAB_DOMAIN names a domain the lab CA was not made for, then it stops, says how to get a CA for it, and changes nothing', async () => {
+    await run();
+    const before = await snapshot(lab);
+
+    const result = await run([], { LAB_DOMAIN: 'example.test' });
+
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/The CA cannot sign \*\.lab\.localhost, lab\.localhost, \*\.example\.test/);
+    expect(result.stderr).toMatch(/LAB_DOMAIN=example\.test is not among the names the lab CA was made for/);
+    expect(result.stderr).toMatch(/move \.lab\/ca\/ca\.crt and ca\.key away, run npm run secrets/);
+    expect(changedFiles(before, await snapshot(lab))).toEqual([]);
+  });
+
+  it("when the lab CA is made, then it signs only the lab's names: a certificate for any other name does not verify", async () => {
+    await run();
+    const ca = (await $({ quiet: true })`openssl x509 -noout -ext nameConstraints -in ${file('ca/ca.crt')}`).stdout;
+    expect(ca).toMatch(/X509v3 Name Constraints: critical/);
+    for (const permitted of [
+      'DNS:lab.localhost',
+      'DNS:localhost',
+      'DNS:node1',
+      'DNS:postgres1',
+      'IP:127.0.0.0/255.0.0.0',
+    ])
+      expect(ca).toContain(permitted);
+    // What a stolen CA key would be used for: openssl signs it, every TLS client refuses it.
+    const staging = new Staging();
+    const forged = { key: file('tls/forged.key'), cert: file('tls/forged.crt') };
+    const caFiles = { key: file('ca/ca.key'), cert: file('ca/ca.crt') };
+    await expect(
+      stageCert(staging, forged, caFiles, { commonName: 'bank', dns: ['bank.example.com'] }),
+    ).rejects.toThrow(/The CA cannot sign bank\.example\.com \(.*(permitted subtree violation|name constraints).*\)/i);
+    await expect(stageCert(staging, forged, caFiles, { commonName: 'ip', ips: ['10.0.0.1'] })).rejects.toThrow(
+      /The CA cannot sign 10\.0\.0\.1/,
+    );
+    await staging.discard();
+    // Every certificate the lab makes from it verifies: the server's, pgBackRest's, node1's.
+    await ensureNodeTls(labPaths(lab));
+    for (const cert of ['tls/server.crt', 'tls/pgbackrest.crt', 'nodes/node1.crt'])
+      expect(
+        (await $({ nothrow: true, quiet: true })`openssl verify -CAfile ${file('ca/ca.crt')} ${file(cert)}`).exitCode,
+        cert,
+      ).toBe(0);
   });
 
   it('when --rotate app_password, then only it and the URLs built from it change, each one version up', async () => {
@@ -365,6 +411,24 @@ describe('npm run trust-ca', () => {
     );
     expect(result.stdout).toContain('Firefox');
     expect(result.stdout).toContain(`curl --cacert ${ca} https://api.lab.localhost:8443/healthz`);
+    expect(result.stdout).toContain(
+      'It signs only these names and their subdomains: DNS lab.localhost, DNS localhost, DNS node1, DNS backup, ' +
+        'DNS postgres1, DNS postgres2, DNS etcd1, DNS etcd2, DNS etcd3, IP 127.0.0.0/255.0.0.0, ' +
+        'IP 192.168.56.0/255.255.255.0.',
+    );
+  });
+
+  it('when the CA was made before name constraints, then it says what that means and how to get one with them', async () => {
+    await mkdir(path.join(lab, 'ca'), { recursive: true });
+    const staging = new Staging();
+    await stageCa(staging, { key: path.join(lab, 'ca/ca.key'), cert: path.join(lab, 'ca/ca.crt') });
+    await staging.commit();
+
+    const result = await run();
+
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toContain('It has no name constraints (made before the lab added them)');
+    expect(result.stdout).toContain('npm run lab:down, move .lab/ca/ca.crt and ca.key away, npm run lab');
   });
 
   it('when there is no CA yet, then it exits 1 and says to run npm run secrets', async () => {
