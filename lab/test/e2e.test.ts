@@ -127,7 +127,12 @@ const NODE1_DOORS: Door[] = [
 
 async function doorsFromApiTask(): Promise<Record<string, Outcome>> {
   const doors = [...DOORS, ...NODE1_DOORS];
-  const output = await execOnNode1('api', ['node', '--input-type=module', '-e', PROBE_SOURCE, JSON.stringify(doors)]);
+  // Right after a release, node1's API task may still be starting: wait for one (the doors are the question here).
+  const output = await until(
+    'a running API task on node1',
+    () => execOnNode1('api', ['node', '--input-type=module', '-e', PROBE_SOURCE, JSON.stringify(doors)]),
+    2 * MINUTE,
+  );
   const outcomes = JSON.parse(output?.trim().split('\n').at(-1) ?? '[]') as Outcome[];
   expect(outcomes, output).toHaveLength(doors.length);
   return Object.fromEntries(doors.map((door, i) => [`${door.host}:${door.port}`, outcomes[i]!]));
@@ -395,11 +400,13 @@ const get = (client, options) =>
 (async () => {
   const api = { servername: 'api.lab.localhost', headers: { host: 'api.lab.localhost' }, ca };
   const client = { servername: 'node1', ca, cert: pem('docker/cert.pem'), key: pem('docker/key.pem') };
+  const registryKey = 'Basic ' + Buffer.from('swarmlab:' + pem('secrets/registry_password')).toString('base64');
   console.log(JSON.stringify({
     sha256: createHash('sha256').update(text).digest('hex'),
     edge: await get(https, { port: 443, path: '/readyz', ...api }),
     redirect: await get(http, { port: 80, path: '/readyz', headers: { host: 'api.lab.localhost' } }),
-    registry: await get(https, { port: 5000, path: '/v2/', servername: 'node1', ca }),
+    registry: await get(https, { port: 5000, path: '/v2/', servername: 'node1', ca, headers: { authorization: registryKey } }),
+    registryWithoutPassword: await get(https, { port: 5000, path: '/v2/', servername: 'node1', ca }),
     dockerApi: await get(https, { port: 2376, path: '/_ping', ...client }),
     dockerApiWithoutCertificate: await get(https, { port: 2376, path: '/_ping', servername: 'node1', ca }),
   }));
@@ -1436,6 +1443,7 @@ describe.sequential('the lab, end to end (docker driver)', () => {
       expect(inside.redirect!.status).toBeGreaterThanOrEqual(301);
       expect(inside.redirect!.status).toBeLessThanOrEqual(308);
       expect(inside.registry).toMatchObject({ status: 200 });
+      expect(inside.registryWithoutPassword).toMatchObject({ status: 401 });
       expect(inside.dockerApi).toMatchObject({ status: 200, body: 'OK' });
       // Mutual TLS: without the client certificate node1's Docker API does not answer.
       expect(inside.dockerApiWithoutCertificate!.status).toBeUndefined();
